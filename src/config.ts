@@ -1,0 +1,295 @@
+/**
+ * Configuration: the only module that reads process.env. Every setting comes from a command-line
+ * flag or, failing that, its SEALD_* environment variable, or its default; it is parsed and
+ * validated once, and a bad setting becomes a ConfigError naming the variable.
+ */
+import { readFileSync } from "node:fs";
+import { isIP } from "node:net";
+import { resolve } from "node:path";
+import { Command, CommanderError, Option } from "commander";
+import { ConnectionString } from "mongodb-connection-string-url";
+
+/** A validated, immutable configuration. */
+export interface Config {
+  readonly listen: { readonly host: string; readonly port: number };
+  /** The external MongoDB URI, or undefined to start the embedded database. */
+  readonly mongodbUri: string | undefined;
+  readonly database: string;
+  readonly dataDir: string;
+  readonly masterKeys: string | undefined;
+  readonly masterKeysFile: string | undefined;
+  readonly bootstrapToken: string | undefined;
+  readonly tls: { readonly cert: Buffer; readonly key: Buffer } | undefined;
+  readonly logLevel: LogLevel;
+  readonly shutdownTimeoutMs: number;
+}
+
+export const logLevels = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
+export type LogLevel = (typeof logLevels)[number];
+
+/** A configuration problem; its message is one line that starts with the variable's name. */
+export class ConfigError extends Error {
+  constructor(
+    readonly variable: string,
+    problem: string,
+  ) {
+    super(`${variable}: ${problem}`);
+    this.name = "ConfigError";
+  }
+}
+
+/** The outcome of parsing: a configuration to run with, or text to print and an exit code. */
+export type ParseResult =
+  | { readonly kind: "run"; readonly config: Config }
+  | { readonly kind: "exit"; readonly code: number; readonly output: string };
+
+interface Setting {
+  readonly env: string;
+  readonly flag: string;
+  readonly description: string;
+  readonly default?: string;
+  /** Set for settings that carry key material or credentials: never echoed anywhere. */
+  readonly secret?: boolean;
+}
+
+/** Every setting, in the order --help lists them. */
+export const settings = {
+  listen: {
+    env: "SEALD_LISTEN",
+    flag: "--listen <host:port>",
+    description: "address of the one port serving gRPC, gRPC-Web, Connect and REST",
+    default: "127.0.0.1:8080",
+  },
+  mongodbUri: {
+    env: "SEALD_MONGODB_URI",
+    flag: "--mongodb-uri <uri>",
+    description: "MongoDB connection string; unset starts the embedded database in the data dir",
+    secret: true,
+  },
+  database: {
+    env: "SEALD_DATABASE",
+    flag: "--database <name>",
+    description: "MongoDB database name",
+    default: "seald",
+  },
+  dataDir: {
+    env: "SEALD_DATA_DIR",
+    flag: "--data-dir <path>",
+    description: "directory for the embedded database and a generated development master key",
+    default: "./data",
+  },
+  masterKeys: {
+    env: "SEALD_MASTER_KEYS",
+    flag: "--master-keys <id:base64,...>",
+    description: "master keys, the first one active (prefer the variable: flags show in ps)",
+    secret: true,
+  },
+  masterKeysFile: {
+    env: "SEALD_MASTER_KEYS_FILE",
+    flag: "--master-keys-file <path>",
+    description: "file holding master keys in the SEALD_MASTER_KEYS format (mode 0600)",
+  },
+  bootstrapToken: {
+    env: "SEALD_BOOTSTRAP_TOKEN",
+    flag: "--bootstrap-token <token>",
+    description: "token of the first admin on an empty database (prefer the variable)",
+    secret: true,
+  },
+  tlsCert: {
+    env: "SEALD_TLS_CERT",
+    flag: "--tls-cert <path>",
+    description: "PEM certificate chain; with --tls-key, serve TLS (ALPN h2, http/1.1)",
+  },
+  tlsKey: {
+    env: "SEALD_TLS_KEY",
+    flag: "--tls-key <path>",
+    description: "PEM private key for --tls-cert",
+  },
+  logLevel: {
+    env: "SEALD_LOG_LEVEL",
+    flag: "--log-level <level>",
+    description: `log level: ${logLevels.join(", ")}`,
+    default: "info",
+  },
+  shutdownTimeout: {
+    env: "SEALD_SHUTDOWN_TIMEOUT",
+    flag: "--shutdown-timeout <seconds>",
+    description: "how long in-flight calls may run after SIGTERM or SIGINT",
+    default: "10",
+  },
+} as const satisfies Record<string, Setting>;
+
+type Key = keyof typeof settings;
+
+/**
+ * Parses command-line arguments (without the node and script entries) and the environment.
+ * Flags win over variables, variables over defaults.
+ */
+export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): ParseResult {
+  const program = new Command("seald")
+    .description("seald: a secrets service (gRPC, gRPC-Web, Connect, Sensu and Grafana REST)")
+    .helpOption("-h, --help", "show this help")
+    .allowExcessArguments(false)
+    .exitOverride();
+  let output = "";
+  program.configureOutput({
+    writeOut: (s) => {
+      output += s;
+    },
+    writeErr: (s) => {
+      output += s;
+    },
+  });
+  for (const s of Object.values(settings) as Setting[]) {
+    const option = new Option(s.flag, `${s.description} [env: ${s.env}]`);
+    if (s.default !== undefined) option.default(s.default);
+    program.addOption(option);
+  }
+  try {
+    program.parse([...argv], { from: "user" });
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      const help = err.code === "commander.helpDisplayed" || err.code === "commander.help";
+      return { kind: "exit", code: help ? 0 : 2, output: output.trim() };
+    }
+    throw err;
+  }
+  const flags = program.opts<Record<string, string | undefined>>();
+
+  const raw = (key: Key): string | undefined => {
+    const s: Setting = settings[key];
+    const source = program.getOptionValueSource(optionName(s.flag));
+    if (source === "cli") return flags[optionName(s.flag)];
+    const fromEnv = env[s.env];
+    if (fromEnv !== undefined && fromEnv !== "") return fromEnv;
+    return s.default;
+  };
+
+  try {
+    return { kind: "run", config: build(raw) };
+  } catch (err) {
+    if (err instanceof ConfigError)
+      return { kind: "exit", code: 2, output: `seald: ${err.message}` };
+    throw err;
+  }
+}
+
+function build(raw: (key: Key) => string | undefined): Config {
+  const tlsCert = raw("tlsCert");
+  const tlsKey = raw("tlsKey");
+  if ((tlsCert === undefined) !== (tlsKey === undefined)) {
+    const missing = tlsCert === undefined ? settings.tlsCert.env : settings.tlsKey.env;
+    const other = tlsCert === undefined ? settings.tlsKey.env : settings.tlsCert.env;
+    throw new ConfigError(missing, `must be set together with ${other}`);
+  }
+  const masterKeys = raw("masterKeys");
+  const masterKeysFile = raw("masterKeysFile");
+  if (masterKeys !== undefined && masterKeysFile !== undefined) {
+    throw new ConfigError(
+      settings.masterKeys.env,
+      `set it or ${settings.masterKeysFile.env}, not both`,
+    );
+  }
+  return {
+    listen: parseListen(raw("listen") ?? ""),
+    mongodbUri: parseMongoUri(raw("mongodbUri")),
+    database: parseDatabase(raw("database") ?? ""),
+    dataDir: resolve(nonEmpty("dataDir", raw("dataDir"))),
+    masterKeys,
+    masterKeysFile: masterKeysFile === undefined ? undefined : resolve(masterKeysFile),
+    bootstrapToken: raw("bootstrapToken"),
+    tls:
+      tlsCert === undefined || tlsKey === undefined
+        ? undefined
+        : { cert: readPem("tlsCert", tlsCert), key: readPem("tlsKey", tlsKey) },
+    logLevel: parseLogLevel(raw("logLevel") ?? ""),
+    shutdownTimeoutMs: parseSeconds("shutdownTimeout", raw("shutdownTimeout") ?? ""),
+  };
+}
+
+function optionName(flag: string): string {
+  const long = flag.split(" ")[0]?.replace(/^--/, "") ?? "";
+  return long.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+}
+
+function nonEmpty(key: Key, value: string | undefined): string {
+  if (value === undefined || value.trim() === "")
+    throw new ConfigError(settings[key].env, "must not be empty");
+  return value;
+}
+
+function parseListen(value: string): Config["listen"] {
+  const env = settings.listen.env;
+  // "[::1]:8080" for IPv6, "host:port" otherwise.
+  const match = /^(?:\[([^\]]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(value);
+  if (!match)
+    throw new ConfigError(env, `"${value}" is not host:port (for example 127.0.0.1:8080)`);
+  const host = match[1] ?? match[2] ?? "";
+  const port = Number(match[3]);
+  if (port > 65535) throw new ConfigError(env, `port ${port} is out of range (0-65535)`);
+  if (match[1] !== undefined && isIP(host) !== 6) {
+    throw new ConfigError(env, `"${host}" is not an IPv6 address`);
+  }
+  if (host === "")
+    throw new ConfigError(env, "the host is empty (use 0.0.0.0 to listen on every address)");
+  return { host, port };
+}
+
+function parseMongoUri(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  try {
+    new ConnectionString(value);
+  } catch (err) {
+    // The parser's message never echoes credentials; the URI itself is not repeated.
+    const reason = err instanceof Error ? err.message : "unparseable";
+    throw new ConfigError(
+      settings.mongodbUri.env,
+      `not a valid MongoDB connection string (${reason})`,
+    );
+  }
+  return value;
+}
+
+function parseDatabase(value: string): string {
+  // MongoDB forbids these characters in database names; FerretDB also limits the length.
+  if (!/^[A-Za-z0-9_-]{1,63}$/.test(value)) {
+    throw new ConfigError(
+      settings.database.env,
+      `"${value}" must be 1 to 63 letters, digits, "_" or "-"`,
+    );
+  }
+  return value;
+}
+
+function parseLogLevel(value: string): LogLevel {
+  const level = logLevels.find((l) => l === value);
+  if (!level) {
+    throw new ConfigError(
+      settings.logLevel.env,
+      `"${value}" is not one of ${logLevels.join(", ")}`,
+    );
+  }
+  return level;
+}
+
+function parseSeconds(key: Key, value: string): number {
+  const seconds = Number(value);
+  if (value.trim() === "" || !Number.isFinite(seconds) || seconds < 0) {
+    throw new ConfigError(settings[key].env, `"${value}" is not a number of seconds`);
+  }
+  return Math.round(seconds * 1000);
+}
+
+function readPem(key: Key, path: string): Buffer {
+  let data: Buffer;
+  try {
+    data = readFileSync(path);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? "unreadable";
+    throw new ConfigError(settings[key].env, `cannot read ${path} (${code})`);
+  }
+  if (!data.toString("latin1").includes("-----BEGIN ")) {
+    throw new ConfigError(settings[key].env, `${path} is not a PEM file`);
+  }
+  return data;
+}

@@ -1,0 +1,41 @@
+/**
+ * Structured JSON logging with pino. Credentials are redacted by path as a second line of
+ * defence; the first is that secret material is never put into a log object at all.
+ */
+import { type Logger, pino } from "pino";
+import type { LogLevel } from "./config.js";
+
+export type { Logger };
+
+/** Paths pino blanks out wherever they appear in a log object. */
+export const redactPaths = [
+  "authorization",
+  "token",
+  "value",
+  "plaintext",
+  "password",
+  "masterKeys",
+  "bootstrapToken",
+  "mongodbUri",
+  "*.authorization",
+  "*.token",
+  "*.value",
+  "*.plaintext",
+  "*.password",
+  "headers.authorization",
+  "req.headers.authorization",
+];
+
+/** Creates the process logger; the destination defaults to stdout. */
+export function createLogger(level: LogLevel, destination?: NodeJS.WritableStream): Logger {
+  return pino(
+    {
+      level,
+      base: { service: "seald" },
+      redact: { paths: redactPaths, censor: "[REDACTED]" },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      formatters: { level: (label) => ({ level: label }) },
+    },
+    destination ?? pino.destination({ fd: 1, sync: false }),
+  );
+}

@@ -1,0 +1,49 @@
+/**
+ * The seald process: parse configuration, start, and stop gracefully on SIGTERM or SIGINT.
+ */
+import { startSeald } from "./app.js";
+import { ConfigError, parseConfig } from "./config.js";
+import { createLogger } from "./log.js";
+
+const parsed = parseConfig(process.argv.slice(2), process.env);
+if (parsed.kind === "exit") {
+  (parsed.code === 0 ? process.stdout : process.stderr).write(`${parsed.output}\n`);
+  process.exit(parsed.code);
+}
+
+const logger = createLogger(parsed.config.logLevel);
+
+try {
+  const seald = await startSeald(parsed.config, logger);
+  let signals = 0;
+  const stop = (signal: NodeJS.Signals) => {
+    signals++;
+    if (signals > 1) {
+      logger.warn({ signal }, "second signal, exiting at once");
+      logger.flush();
+      process.exit(1);
+    }
+    logger.info({ signal }, "signal received");
+    seald.close().then(
+      () => {
+        logger.flush();
+        process.exit(process.exitCode ?? 0);
+      },
+      (err: unknown) => {
+        logger.error({ err }, "error during shutdown");
+        logger.flush();
+        process.exit(1);
+      },
+    );
+  };
+  process.on("SIGTERM", stop);
+  process.on("SIGINT", stop);
+} catch (err) {
+  if (err instanceof ConfigError) {
+    process.stderr.write(`seald: ${err.message}\n`);
+  } else {
+    logger.fatal({ err }, "cannot start");
+  }
+  logger.flush();
+  process.exit(2);
+}
