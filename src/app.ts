@@ -60,10 +60,7 @@ export async function startSeald(
 
   const database = new Database({ uri, name: config.database, logger });
   const databaseStarted = database.start(shutdown.signal);
-  databaseStarted.catch((err: unknown) => {
-    logger.fatal({ err }, "database cannot be used");
-    process.exitCode = 1;
-  });
+  databaseStarted.catch((err: unknown) => logger.fatal({ err }, "database cannot be used"));
   const readiness = new Readiness(async () => database.isInitialized && (await database.ping()));
   readiness.start();
 

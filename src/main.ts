@@ -38,6 +38,11 @@ try {
   };
   process.on("SIGTERM", stop);
   process.on("SIGINT", stop);
+  // A database seald must not use (written by a newer schema) is fatal: stop and say so.
+  seald.databaseStarted.catch(() => {
+    process.exitCode = 1;
+    stop("SIGTERM");
+  });
 } catch (err) {
   if (err instanceof ConfigError) {
     process.stderr.write(`seald: ${err.message}\n`);

@@ -55,9 +55,9 @@ export class Database {
   async start(signal: AbortSignal): Promise<boolean> {
     for (let attempt = 1; !signal.aborted; attempt++) {
       try {
-        await this.initialize();
+        const createdAt = await this.initialize();
         this.initialized = true;
-        this.logger.info({ attempt }, "database ready");
+        this.logger.info({ attempt, createdAt, schemaVersion }, "database ready");
         return true;
       } catch (err) {
         if (err instanceof SchemaTooNewError) throw err;
@@ -93,16 +93,24 @@ export class Database {
     await this.client.close();
   }
 
-  private async initialize(): Promise<void> {
+  /** Initialises the schema and returns when this database was first initialised. */
+  private async initialize(): Promise<Date | undefined> {
     await this.db.command({ ping: 1 });
     for (const [collection, specs] of Object.entries(indexes)) {
       if (specs.length > 0) await this.db.collection(collection).createIndexes([...specs]);
     }
-    const meta = this.db.collection<{ _id: string; version: number }>(collections.meta);
+    const meta = this.db.collection<{ _id: string; version: number; createdAt: Date }>(
+      collections.meta,
+    );
     // $max only ever raises the recorded version, so an older replica cannot lower it.
-    await meta.updateOne({ _id: "schema" }, { $max: { version: schemaVersion } }, { upsert: true });
+    await meta.updateOne(
+      { _id: "schema" },
+      { $max: { version: schemaVersion }, $setOnInsert: { createdAt: new Date() } },
+      { upsert: true },
+    );
     const stored = await meta.findOne({ _id: "schema" });
     if (stored && stored.version > schemaVersion) throw new SchemaTooNewError(stored.version);
+    return stored?.createdAt;
   }
 }
 

@@ -1,0 +1,123 @@
+/**
+ * Test harness: real seald servers on port 0 against the real test database, each test file in
+ * a database of its own, and seald as a child process for the process-level behaviour.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { inject } from "vitest";
+import { type Seald, startSeald } from "../../src/app.js";
+import type { Config } from "../../src/config.js";
+import { createLogger, type Logger } from "../../src/log.js";
+
+export const root = fileURLToPath(new URL("../..", import.meta.url));
+
+/** The URI of the run's shared test database server. */
+export function mongoUri(): string {
+  return inject("mongoUri");
+}
+
+/** A database name no other test file uses. */
+export function uniqueDatabase(prefix = "t"): string {
+  return `${prefix}_${randomBytes(6).toString("hex")}`;
+}
+
+export function tempDir(prefix = "seald-test-"): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+/** A configuration for an in-process server on a free loopback port. */
+export function testConfig(overrides: Partial<Config> = {}): Config {
+  return {
+    listen: { host: "127.0.0.1", port: 0 },
+    mongodbUri: mongoUri(),
+    database: uniqueDatabase(),
+    dataDir: tempDir(),
+    masterKeys: undefined,
+    masterKeysFile: undefined,
+    bootstrapToken: undefined,
+    tls: undefined,
+    logLevel: "silent",
+    shutdownTimeoutMs: 2000,
+    ...overrides,
+  };
+}
+
+export function silentLogger(): Logger {
+  return createLogger("silent");
+}
+
+/** Starts seald in-process and waits until its database is initialised. */
+export async function startTestSeald(overrides: Partial<Config> = {}): Promise<Seald> {
+  const seald = await startSeald(testConfig(overrides), silentLogger());
+  await seald.databaseStarted;
+  return seald;
+}
+
+/** A seald child process, started as `npm start` would, with its output captured. */
+export interface SealdProcess {
+  readonly child: ChildProcess;
+  stdout(): string;
+  stderr(): string;
+  /** Resolves with the exit code (or the signal name). */
+  readonly exited: Promise<number | string>;
+  /** Waits until a line matching the pattern appears on stdout, then returns that line. */
+  waitForLog(pattern: RegExp, timeoutMs?: number): Promise<string>;
+}
+
+/** Runs `tsx src/main.ts` with the given arguments and environment (SEALD_* only). */
+export function spawnSeald(args: string[], env: Record<string, string>): SealdProcess {
+  const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts", ...args], {
+    cwd: root,
+    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let out = "";
+  let err = "";
+  child.stdout?.setEncoding("utf8").on("data", (s: string) => {
+    out += s;
+  });
+  child.stderr?.setEncoding("utf8").on("data", (s: string) => {
+    err += s;
+  });
+  const exited = new Promise<number | string>((resolve) =>
+    child.once("exit", (code, signal) => resolve(code ?? signal ?? "unknown")),
+  );
+  return {
+    child,
+    stdout: () => out,
+    stderr: () => err,
+    exited,
+    async waitForLog(pattern, timeoutMs = 20_000) {
+      const deadline = Date.now() + timeoutMs;
+      while (Date.now() < deadline) {
+        const line = out.split("\n").find((l) => pattern.test(l));
+        if (line) return line;
+        if (child.exitCode !== null) break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      throw new Error(`no log line matching ${pattern}; stdout:\n${out}\nstderr:\n${err}`);
+    },
+  };
+}
+
+/** Polls fn until it returns true or the bound passes. */
+export async function eventually(
+  fn: () => Promise<boolean> | boolean,
+  timeoutMs = 10_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (
+      await Promise.resolve()
+        .then(fn)
+        .catch(() => false)
+    )
+      return;
+    if (Date.now() > deadline) throw new Error("condition not met within the bound");
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
