@@ -4,13 +4,27 @@
  */
 import { join } from "node:path";
 import { ConnectionString } from "mongodb-connection-string-url";
+import { AuditLog } from "./auth/audit.js";
+import { Authenticator } from "./auth/authenticate.js";
+import { FailureLimiter } from "./auth/rate-limit.js";
 import { type Config, ConfigError, settings } from "./config.js";
+import { deriveSubkey, type KeyRing, KeyRingError } from "./crypto/keyring.js";
+import { loadSodium } from "./crypto/sodium.js";
+import { loadKeyRing } from "./keys.js";
 import type { Logger } from "./log.js";
 import { createHandler } from "./server/http.js";
 import { type Listener, listen } from "./server/listener.js";
 import { Readiness } from "./server/readiness.js";
+import { AccessService } from "./service/access.js";
+import { bootstrapAdmin } from "./service/bootstrap.js";
+import { Guard } from "./service/guard.js";
+import { EnvKeepers } from "./service/keepers.js";
+import { defaultLimits, SecretsService } from "./service/secrets.js";
+import { mongoAccessStore } from "./store/access-store.js";
+import { mongoAuditStore } from "./store/audit-store.js";
 import { Database } from "./store/database.js";
 import { type EmbeddedDatabase, startEmbeddedDatabase } from "./store/embedded.js";
+import { mongoSecretStore } from "./store/secret-store.js";
 
 /** A running seald. */
 export interface Seald {
@@ -19,6 +33,7 @@ export interface Seald {
   /** "http://host:port" or "https://host:port". */
   readonly url: string;
   readonly database: Database;
+  readonly keyRing: KeyRing;
   /** Resolves once the database is initialised (or false when shut down before that). */
   readonly databaseStarted: Promise<boolean>;
   /** Graceful stop: stop accepting, finish in-flight calls within the bound, close the database. */
@@ -28,6 +43,8 @@ export interface Seald {
 export interface StartOptions {
   /** Overrides the embedded database binary (tests). */
   readonly embeddedBinary?: string;
+  /** The environment the env keeper reads (main passes process.env). */
+  readonly providerEnv?: Readonly<Record<string, string | undefined>>;
 }
 
 /** Starts seald with the given configuration. */
@@ -37,6 +54,8 @@ export async function startSeald(
   options: StartOptions = {},
 ): Promise<Seald> {
   const shutdown = new AbortController();
+  await loadSodium();
+  const keyRing = await loadKeyRing(config, logger);
   let embedded: EmbeddedDatabase | undefined;
   let uri = config.mongodbUri;
   if (uri === undefined) {
@@ -59,7 +78,45 @@ export async function startSeald(
   }
 
   const database = new Database({ uri, name: config.database, logger });
-  const databaseStarted = database.start(shutdown.signal);
+  const accessStore = mongoAccessStore(database.db);
+  const audit = new AuditLog(mongoAuditStore(database.db), {
+    getMacKey: (keyId = keyRing.activeId) => ({
+      keyId,
+      key: deriveSubkey(keyRing, "audit", keyId),
+    }),
+  });
+  const guard = new Guard(audit);
+  const authenticator = new Authenticator(accessStore, keyRing);
+  const limiter = new FailureLimiter({
+    maxFailures: config.authMaxFailures,
+    windowMs: config.authFailureWindowMs,
+  });
+  const access = new AccessService(accessStore, keyRing, guard, authenticator);
+  const secretStore = mongoSecretStore(database.db, { maxVersions: config.maxVersions });
+  const secrets = new SecretsService(
+    secretStore,
+    keyRing,
+    guard,
+    new EnvKeepers(options.providerEnv ?? {}, config.envProviderPrefix),
+    { ...defaultLimits, maxValueBytes: config.maxValueBytes },
+  );
+
+  const databaseStarted = database.start(shutdown.signal).then(async (started) => {
+    if (!started) return false;
+    await checkKeysInUse(keyRing, [
+      ...(await secretStore.kekIdsInUse()),
+      ...(await accessStore.kekIdsInUse()),
+    ]);
+    const boot = await bootstrapAdmin(accessStore, keyRing, config.bootstrapToken);
+    if (boot.created) logger.info({ principal: "admin" }, "bootstrapped the first admin");
+    if (boot.generatedToken) {
+      // Printed once, to stderr and never to the log: this is the only copy.
+      process.stderr.write(
+        `seald: the bootstrap admin's token (shown once, store it now): ${boot.generatedToken}\n`,
+      );
+    }
+    return true;
+  });
   databaseStarted.catch((err: unknown) => logger.fatal({ err }, "database cannot be used"));
   const readiness = new Readiness(async () => database.isInitialized && (await database.ping()));
   readiness.start();
@@ -70,7 +127,17 @@ export async function startSeald(
       host: config.listen.host,
       port: config.listen.port,
       tls: config.tls,
-      handler: createHandler({ logger, readiness, shutdown: shutdown.signal }),
+      handler: createHandler({
+        logger,
+        readiness,
+        shutdown: shutdown.signal,
+        access,
+        secrets,
+        audit,
+        guard,
+        authenticator,
+        limiter,
+      }),
     });
   } catch (err) {
     shutdown.abort();
@@ -101,6 +168,7 @@ export async function startSeald(
     address,
     url,
     database,
+    keyRing,
     databaseStarted,
     close() {
       closing ??= (async () => {
@@ -116,4 +184,14 @@ export async function startSeald(
       return closing;
     },
   };
+}
+
+/** Refuses to run when stored data names a master key the ring does not hold. */
+async function checkKeysInUse(ring: KeyRing, inUse: readonly string[]): Promise<void> {
+  const missing = [...new Set(inUse)].filter((id) => !ring.has(id));
+  if (missing.length > 0) {
+    throw new KeyRingError(
+      `stored data is sealed under master key ${missing.map((id) => `"${id}"`).join(", ")}, which is not configured; add it to SEALD_MASTER_KEYS (or the keys file) and restart`,
+    );
+  }
 }

@@ -22,6 +22,13 @@ export interface Config {
   readonly tls: { readonly cert: Buffer; readonly key: Buffer } | undefined;
   readonly logLevel: LogLevel;
   readonly shutdownTimeoutMs: number;
+  /** Failed authentications from one address within the window before it is refused. */
+  readonly authMaxFailures: number;
+  readonly authFailureWindowMs: number;
+  readonly maxValueBytes: number;
+  readonly maxVersions: number;
+  /** Only environment variables starting with this resolve through the env keeper; unset: none. */
+  readonly envProviderPrefix: string | undefined;
 }
 
 export const logLevels = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
@@ -117,6 +124,36 @@ export const settings = {
     description: "how long in-flight calls may run after SIGTERM or SIGINT",
     default: "10",
   },
+  authMaxFailures: {
+    env: "SEALD_AUTH_MAX_FAILURES",
+    flag: "--auth-max-failures <count>",
+    description: "failed authentications from one address, within the window, before it is refused",
+    default: "10",
+  },
+  authFailureWindow: {
+    env: "SEALD_AUTH_FAILURE_WINDOW",
+    flag: "--auth-failure-window <seconds>",
+    description:
+      "window over which failed authentications are counted, and how long a refusal lasts",
+    default: "60",
+  },
+  maxValueBytes: {
+    env: "SEALD_MAX_VALUE_BYTES",
+    flag: "--max-value-bytes <bytes>",
+    description: "largest secret value accepted",
+    default: "65536",
+  },
+  maxVersions: {
+    env: "SEALD_MAX_VERSIONS",
+    flag: "--max-versions <count>",
+    description: "value versions kept per secret, the current one included",
+    default: "10",
+  },
+  envProviderPrefix: {
+    env: "SEALD_ENV_PROVIDER_PREFIX",
+    flag: "--env-provider-prefix <prefix>",
+    description: "the env keeper resolves only variables starting with this (unset: none)",
+  },
 } as const satisfies Record<string, Setting>;
 
 type Key = keyof typeof settings;
@@ -197,13 +234,18 @@ function build(raw: (key: Key) => string | undefined): Config {
     dataDir: resolve(nonEmpty("dataDir", raw("dataDir"))),
     masterKeys,
     masterKeysFile: masterKeysFile === undefined ? undefined : resolve(masterKeysFile),
-    bootstrapToken: raw("bootstrapToken"),
+    bootstrapToken: parseBootstrapToken(raw("bootstrapToken")),
     tls:
       tlsCert === undefined || tlsKey === undefined
         ? undefined
         : { cert: readPem("tlsCert", tlsCert), key: readPem("tlsKey", tlsKey) },
     logLevel: parseLogLevel(raw("logLevel") ?? ""),
     shutdownTimeoutMs: parseSeconds("shutdownTimeout", raw("shutdownTimeout") ?? ""),
+    authMaxFailures: parseCount("authMaxFailures", raw("authMaxFailures") ?? ""),
+    authFailureWindowMs: parseSeconds("authFailureWindow", raw("authFailureWindow") ?? ""),
+    maxValueBytes: parseCount("maxValueBytes", raw("maxValueBytes") ?? ""),
+    maxVersions: parseCount("maxVersions", raw("maxVersions") ?? ""),
+    envProviderPrefix: parseEnvPrefix(raw("envProviderPrefix")),
   };
 }
 
@@ -278,6 +320,41 @@ function parseSeconds(key: Key, value: string): number {
     throw new ConfigError(settings[key].env, `"${value}" is not a number of seconds`);
   }
   return Math.round(seconds * 1000);
+}
+
+function parseCount(key: Key, value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n < 1)
+    throw new ConfigError(settings[key].env, `"${value}" is not a whole number of at least 1`);
+  return n;
+}
+
+function parseEnvPrefix(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  // The prefix keeps seald's own settings out of reach of the env keeper.
+  if (
+    !/^[A-Za-z_][A-Za-z0-9_]*$/.test(value) ||
+    "SEALD_".startsWith(value) ||
+    value.startsWith("SEALD_")
+  ) {
+    throw new ConfigError(
+      settings.envProviderPrefix.env,
+      `"${value}" must be a variable-name prefix that cannot match seald's own SEALD_* settings`,
+    );
+  }
+  return value;
+}
+
+function parseBootstrapToken(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  // Never echo the value: it is a credential.
+  if (value.length < 32 || !/^[\x21-\x7e]+$/.test(value)) {
+    throw new ConfigError(
+      settings.bootstrapToken.env,
+      "must be at least 32 printable ASCII characters without spaces",
+    );
+  }
+  return value;
 }
 
 function readPem(key: Key, path: string): Buffer {

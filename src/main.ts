@@ -3,6 +3,7 @@
  */
 import { startSeald } from "./app.js";
 import { ConfigError, parseConfig } from "./config.js";
+import { KeyRingError } from "./crypto/keyring.js";
 import { createLogger } from "./log.js";
 
 const parsed = parseConfig(process.argv.slice(2), process.env);
@@ -14,7 +15,7 @@ if (parsed.kind === "exit") {
 const logger = createLogger(parsed.config.logLevel);
 
 try {
-  const seald = await startSeald(parsed.config, logger);
+  const seald = await startSeald(parsed.config, logger, { providerEnv: process.env });
   let signals = 0;
   const stop = (signal: NodeJS.Signals) => {
     signals++;
@@ -39,12 +40,13 @@ try {
   process.on("SIGTERM", stop);
   process.on("SIGINT", stop);
   // A database seald must not use (written by a newer schema) is fatal: stop and say so.
-  seald.databaseStarted.catch(() => {
+  seald.databaseStarted.catch((err: unknown) => {
+    if (err instanceof KeyRingError) process.stderr.write(`seald: ${err.message}\n`);
     process.exitCode = 1;
     stop("SIGTERM");
   });
 } catch (err) {
-  if (err instanceof ConfigError) {
+  if (err instanceof ConfigError || err instanceof KeyRingError) {
     process.stderr.write(`seald: ${err.message}\n`);
   } else {
     logger.fatal({ err }, "cannot start");

@@ -6,18 +6,22 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
+import type { Authenticator } from "../auth/authenticate.js";
+import type { FailureLimiter } from "../auth/rate-limit.js";
 import type { Logger } from "../log.js";
+import { contextValuesFor } from "./context.js";
 import { interceptors } from "./interceptors.js";
 import type { RequestHandler } from "./listener.js";
 import type { Readiness } from "./readiness.js";
-import { routes } from "./routes.js";
+import { publicServices, type RouteDeps, routes } from "./routes.js";
 
 type Res = ServerResponse | Http2ServerResponse;
 
-export interface HandlerDeps {
+export interface HandlerDeps extends RouteDeps {
   readonly logger: Logger;
   readonly readiness: Readiness;
-  readonly shutdown: AbortSignal;
+  readonly authenticator: Authenticator;
+  readonly limiter: FailureLimiter;
 }
 
 /** Largest request message accepted by the RPC protocols. */
@@ -27,7 +31,8 @@ export const maxRequestBytes = 4 * 1024 * 1024;
 export function createHandler(deps: HandlerDeps): RequestHandler {
   const connect = connectNodeAdapter({
     routes: routes(deps),
-    interceptors: interceptors(deps.logger),
+    interceptors: interceptors({ ...deps, publicServices }),
+    contextValues: contextValuesFor,
     readMaxBytes: maxRequestBytes,
     shutdownSignal: deps.shutdown,
   });

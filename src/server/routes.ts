@@ -5,7 +5,15 @@ import type { ConnectRouter } from "@connectrpc/connect";
 import { Health } from "../../gen/grpc/health/v1/health_pb.js";
 import { ServerReflection as ServerReflectionV1 } from "../../gen/grpc/reflection/v1/reflection_pb.js";
 import { ServerReflection as ServerReflectionV1alpha } from "../../gen/grpc/reflection/v1alpha/reflection_pb.js";
+import { AccessService } from "../../gen/secrets/v1/access_service_pb.js";
+import { AuditService } from "../../gen/secrets/v1/audit_service_pb.js";
 import { SecretsService } from "../../gen/secrets/v1/secrets_service_pb.js";
+import type { AuditLog } from "../auth/audit.js";
+import type { AccessService as AccessUseCases } from "../service/access.js";
+import type { Guard } from "../service/guard.js";
+import type { SecretsService as SecretsUseCases } from "../service/secrets.js";
+import { accessRpc } from "./access-rpc.js";
+import { auditRpc } from "./audit-rpc.js";
 import { healthService } from "./health.js";
 import type { Readiness } from "./readiness.js";
 import { ReflectionIndex, reflectionV1, reflectionV1alpha } from "./reflection.js";
@@ -15,17 +23,34 @@ export interface RouteDeps {
   readonly readiness: Readiness;
   /** Aborted when the server begins shutting down; ends long-lived streams. */
   readonly shutdown: AbortSignal;
+  readonly access: AccessUseCases;
+  readonly secrets: SecretsUseCases;
+  readonly audit: AuditLog;
+  readonly guard: Guard;
 }
 
 /** The application services: what health reports on and reflection describes. */
-export const appServices = [SecretsService] as const;
+export const appServices = [SecretsService, AccessService, AuditService] as const;
+
+/** Services callable without credentials: probes and schema discovery. */
+export const publicServices: ReadonlySet<string> = new Set([
+  Health.typeName,
+  ServerReflectionV1.typeName,
+  ServerReflectionV1alpha.typeName,
+]);
 
 /** Registers every service on a router. */
 export function routes(deps: RouteDeps): (router: ConnectRouter) => void {
-  const reflected = [...appServices, Health, ServerReflectionV1, ServerReflectionV1alpha];
-  const index = new ReflectionIndex(reflected);
+  const index = new ReflectionIndex([
+    ...appServices,
+    Health,
+    ServerReflectionV1,
+    ServerReflectionV1alpha,
+  ]);
   return (router) => {
-    router.service(SecretsService, secretsRpc());
+    router.service(SecretsService, secretsRpc(deps.secrets));
+    router.service(AccessService, accessRpc(deps.access));
+    router.service(AuditService, auditRpc(deps.audit, deps.guard));
     router.service(
       Health,
       healthService(

@@ -1,27 +1,189 @@
 /**
- * The SecretsService RPC handlers. Typed as the full ServiceImpl so a missing method is a
- * compile error. The bodies arrive with the sealed-secrets work; until then each answers
- * Unimplemented, which every gRPC and Connect client understands.
+ * SecretsService RPC handlers: translate messages to use-case calls and back. Field paths in
+ * validation errors are prefixed with "secret." to match the request message. No rule lives here.
  */
-import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
-import type { SecretsService } from "../../gen/secrets/v1/secrets_service_pb.js";
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import type { ServiceImpl } from "@connectrpc/connect";
+import type { Secret } from "../../gen/secrets/v1/resource_pb.js";
+import type { SecretsService as SecretsServiceDesc } from "../../gen/secrets/v1/secrets_service_pb.js";
+import { encodeStandardBase64 } from "../crypto/base64.js";
+import { SecretValue } from "../crypto/secret-value.js";
+import { DomainError, invalid } from "../service/errors.js";
+import { decodePageToken, encodePageToken, pageSize } from "../service/paging.js";
+import type { SecretInput, SecretsService, SecretView } from "../service/secrets.js";
+import {
+  parseFieldSelector,
+  parseLabelSelector,
+  SelectorSyntaxError,
+} from "../service/selector.js";
+import { callerOf } from "./context.js";
 
-function unimplemented(method: string): never {
-  throw new ConnectError(
-    `secrets.v1.SecretsService/${method} is not implemented yet`,
-    Code.Unimplemented,
-  );
+type Init<T> = Omit<T, "$typeName" | "$unknown">;
+
+/** Field names a ListSecrets field selector may use. */
+const selectableFields = {
+  name: "name",
+  namespace: "namespace",
+  keeper: "keeper",
+  ref: "ref",
+  decrypter: "decrypter",
+  decrypters: "decrypter",
+} as const;
+
+function toProto(s: SecretView): Init<Secret> {
+  return {
+    namespace: s.namespace,
+    name: s.name,
+    uid: s.uid,
+    labels: { ...s.labels },
+    annotations: { ...s.annotations },
+    description: s.description,
+    decrypters: [...s.decrypters],
+    keeper: s.keeper,
+    ref: s.ref,
+    version: BigInt(s.version),
+    resourceVersion: s.resourceVersion,
+    createTime: timestampFromDate(s.createTime),
+    updateTime: timestampFromDate(s.updateTime),
+    createdBy: s.createdBy,
+    updatedBy: s.updatedBy,
+  };
 }
 
-/** Builds the SecretsService handlers. */
-export function secretsRpc(): ServiceImpl<typeof SecretsService> {
+function fromProto(s: Secret | undefined): SecretInput {
+  const value = s?.value?.kind;
   return {
-    createSecret: () => unimplemented("CreateSecret"),
-    getSecret: () => unimplemented("GetSecret"),
-    listSecrets: () => unimplemented("ListSecrets"),
-    updateSecret: () => unimplemented("UpdateSecret"),
-    deleteSecret: () => unimplemented("DeleteSecret"),
-    decryptSecrets: () => unimplemented("DecryptSecrets"),
-    getPublicKey: () => unimplemented("GetPublicKey"),
+    namespace: s?.namespace ?? "",
+    name: s?.name ?? "",
+    labels: s?.labels ?? {},
+    annotations: s?.annotations ?? {},
+    description: s?.description ?? "",
+    decrypters: s?.decrypters ?? [],
+    keeper: s?.keeper ?? "",
+    ref: s?.ref ?? "",
+    value:
+      value?.case === "plaintext"
+        ? { kind: "plaintext", value: SecretValue.fromString(value.value) }
+        : value?.case === "sealed"
+          ? { kind: "sealed", keyId: value.value.keyId, box: value.value.box }
+          : undefined,
+  };
+}
+
+/** Runs fn, renaming the field paths of validation errors for the request message. */
+async function withFieldPrefix<T>(prefix: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (err instanceof DomainError && err.code === "invalid_argument" && err.details.violations) {
+      throw invalid(
+        err.details.violations.map((v) => ({ field: prefix + v.field, message: v.message })),
+      );
+    }
+    throw err;
+  }
+}
+
+function selector<T>(field: string, parse: () => T): T {
+  try {
+    return parse();
+  } catch (err) {
+    if (err instanceof SelectorSyntaxError) throw invalid([{ field, message: err.message }]);
+    throw err;
+  }
+}
+
+/** Builds the SecretsService handlers over the use cases. */
+export function secretsRpc(secrets: SecretsService): ServiceImpl<typeof SecretsServiceDesc> {
+  return {
+    async createSecret(req, ctx) {
+      const input = fromProto(req.secret);
+      try {
+        return {
+          secret: toProto(
+            await withFieldPrefix("secret.", () => secrets.create(callerOf(ctx.values), input)),
+          ),
+        };
+      } finally {
+        if (input.value?.kind === "plaintext") input.value.value.dispose();
+      }
+    },
+    async getSecret(req, ctx) {
+      return { secret: toProto(await secrets.get(callerOf(ctx.values), req.namespace, req.name)) };
+    },
+    async listSecrets(req, ctx) {
+      const labels = selector("label_selector", () => parseLabelSelector(req.labelSelector));
+      const fields = selector("field_selector", () =>
+        parseFieldSelector(req.fieldSelector, selectableFields),
+      );
+      const after = req.pageToken
+        ? decodePageToken("page_token", req.pageToken, { ns: "string", n: "string" })
+        : undefined;
+      const page = await secrets.list(callerOf(ctx.values), {
+        namespace: req.namespace,
+        labels,
+        fields,
+        after: after ? { namespace: String(after.ns), name: String(after.n) } : undefined,
+        limit: pageSize("page_size", req.pageSize),
+      });
+      return {
+        secrets: page.secrets.map(toProto),
+        nextPageToken: page.next
+          ? encodePageToken({ ns: page.next.namespace, n: page.next.name })
+          : "",
+      };
+    },
+    async updateSecret(req, ctx) {
+      const input = fromProto(req.secret);
+      try {
+        const updated = await withFieldPrefix("secret.", () =>
+          secrets.update(callerOf(ctx.values), input, {
+            expectedResourceVersion: req.expectedResourceVersion,
+            allowMissing: req.allowMissing,
+          }),
+        );
+        return { secret: toProto(updated) };
+      } finally {
+        if (input.value?.kind === "plaintext") input.value.value.dispose();
+      }
+    },
+    async deleteSecret(req, ctx) {
+      await secrets.delete(
+        callerOf(ctx.values),
+        req.namespace,
+        req.name,
+        req.expectedResourceVersion,
+      );
+      return {};
+    },
+    async decryptSecrets(req, ctx) {
+      const results = await secrets.decrypt(
+        callerOf(ctx.values),
+        req.namespace,
+        req.names,
+        Number(req.version),
+      );
+      const out: Record<
+        string,
+        { result: { case: "value" | "error"; value: string }; version: bigint }
+      > = {};
+      for (const [name, r] of results) {
+        if ("value" in r) {
+          // The one place a plaintext leaves seald: the decrypt response to an authorised caller.
+          out[name] = {
+            result: { case: "value", value: r.value.unsafeRevealString() },
+            version: BigInt(r.version),
+          };
+          r.value.dispose();
+        } else {
+          out[name] = { result: { case: "error", value: r.error }, version: 0n };
+        }
+      }
+      return { results: out };
+    },
+    async getPublicKey(req, ctx) {
+      const key = await secrets.getPublicKey(callerOf(ctx.values), req.namespace);
+      return { keyId: key.keyId, publicKey: encodeStandardBase64(key.publicKey) };
+    },
   };
 }

@@ -97,7 +97,9 @@ export class Database {
   private async initialize(): Promise<Date | undefined> {
     await this.db.command({ ping: 1 });
     for (const [collection, specs] of Object.entries(indexes)) {
-      if (specs.length > 0) await this.db.collection(collection).createIndexes([...specs]);
+      // One index per command: FerretDB v1.24 panics (and drops the connection) on a
+      // createIndexes batch of several indexes when some of them already exist.
+      for (const spec of specs) await this.db.collection(collection).createIndexes([spec]);
     }
     const meta = this.db.collection<{ _id: string; version: number; createdAt: Date }>(
       collections.meta,

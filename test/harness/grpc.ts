@@ -79,3 +79,10 @@ export function serverStream<T>(
   if (!fn) throw new Error(`no method ${method}`);
   return fn.call(client, request, metadata) as grpc.ClientReadableStream<T>;
 }
+
+/** Metadata carrying `authorization: Bearer <token>`. */
+export function bearer(token: string): grpc.Metadata {
+  const md = new grpc.Metadata();
+  md.set("authorization", `Bearer ${token}`);
+  return md;
+}

@@ -29,6 +29,12 @@ export function tempDir(prefix = "seald-test-"): string {
   return mkdtempSync(join(tmpdir(), prefix));
 }
 
+/** The master key every test server uses unless a test sets its own. */
+export const testMasterKeys = `test:${Buffer.alloc(32, 7).toString("base64")}`;
+
+/** The bootstrap admin token of every test server. */
+export const adminToken = `seald_${"T".repeat(43)}`;
+
 /** A configuration for an in-process server on a free loopback port. */
 export function testConfig(overrides: Partial<Config> = {}): Config {
   return {
@@ -36,12 +42,17 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
     mongodbUri: mongoUri(),
     database: uniqueDatabase(),
     dataDir: tempDir(),
-    masterKeys: undefined,
+    masterKeys: testMasterKeys,
     masterKeysFile: undefined,
-    bootstrapToken: undefined,
+    bootstrapToken: adminToken,
     tls: undefined,
     logLevel: "silent",
     shutdownTimeoutMs: 2000,
+    authMaxFailures: 10,
+    authFailureWindowMs: 60_000,
+    maxValueBytes: 65536,
+    maxVersions: 10,
+    envProviderPrefix: undefined,
     ...overrides,
   };
 }

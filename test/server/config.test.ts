@@ -2,7 +2,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parseConfig, settings } from "../../src/config.js";
-import { spawnSeald, tempDir } from "../harness/seald.js";
+import { spawnSeald, tempDir, testMasterKeys } from "../harness/seald.js";
 
 function config(argv: string[], env: Record<string, string> = {}) {
   const parsed = parseConfig(argv, env);
@@ -129,6 +129,7 @@ describe("bad configuration exits the process with a message naming the variable
     it(what, async () => {
       const p = spawnSeald([], {
         SEALD_MONGODB_URI: "mongodb://127.0.0.1:1/",
+        SEALD_MASTER_KEYS: testMasterKeys,
         SEALD_LOG_LEVEL: "silent",
         ...env,
       });

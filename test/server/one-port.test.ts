@@ -10,8 +10,8 @@ import {
 } from "../../gen/grpc/health/v1/health_pb.js";
 import { SecretsService } from "../../gen/secrets/v1/secrets_service_pb.js";
 import type { Seald } from "../../src/app.js";
-import { grpc, grpcClient, serverStream, unary } from "../harness/grpc.js";
-import { startTestSeald } from "../harness/seald.js";
+import { bearer, grpc, grpcClient, serverStream, unary } from "../harness/grpc.js";
+import { adminToken, startTestSeald } from "../harness/seald.js";
 
 describe("one port for every protocol", () => {
   let seald: Seald;
@@ -64,15 +64,12 @@ describe("one port for every protocol", () => {
     }
   });
 
-  it("answers SecretsService methods over gRPC with a gRPC status, not a transport error", async () => {
+  it("answers SecretsService calls over gRPC and Connect with a status, not a transport error", async () => {
     const client = grpcClient(SecretsService, seald.address);
     try {
-      // Until the sealed-secrets work lands the methods say so with Unimplemented.
-      await expect(unary(client, "getSecret", { namespace: "a", name: "b" })).rejects.toMatchObject(
-        {
-          code: grpc.status.UNIMPLEMENTED,
-        },
-      );
+      await expect(
+        unary(client, "getSecret", { namespace: "a", name: "b" }, bearer(adminToken)),
+      ).rejects.toMatchObject({ code: grpc.status.NOT_FOUND });
     } finally {
       client.close();
     }
@@ -80,8 +77,13 @@ describe("one port for every protocol", () => {
       SecretsService,
       createConnectTransport({ baseUrl: seald.url, httpVersion: "1.1" }),
     );
-    const err = await connect.getSecret({ namespace: "a", name: "b" }).catch((e: unknown) => e);
-    expect(ConnectError.from(err).code).toBe(Code.Unimplemented);
+    const err = await connect
+      .getSecret(
+        { namespace: "a", name: "b" },
+        { headers: { authorization: `Bearer ${adminToken}` } },
+      )
+      .catch((e: unknown) => e);
+    expect(ConnectError.from(err).code).toBe(Code.NotFound);
   });
 
   it("answers /healthz and /readyz over HTTP/1.1, and refuses other methods on them", async () => {

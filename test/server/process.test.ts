@@ -1,7 +1,7 @@
 import * as http from "node:http";
 import * as net from "node:net";
 import { describe, expect, it } from "vitest";
-import { mongoUri, spawnSeald, tempDir, uniqueDatabase } from "../harness/seald.js";
+import { mongoUri, spawnSeald, tempDir, testMasterKeys, uniqueDatabase } from "../harness/seald.js";
 
 function listeningUrl(line: string): string {
   return `http://${JSON.parse(line).address as string}`;
@@ -21,6 +21,7 @@ describe("the seald process", () => {
     const p = spawnSeald([], {
       SEALD_LISTEN: "127.0.0.1:0",
       SEALD_MONGODB_URI: mongoUri(),
+      SEALD_MASTER_KEYS: testMasterKeys,
       SEALD_DATABASE: uniqueDatabase("shutdown"),
       SEALD_SHUTDOWN_TIMEOUT: "5",
     });

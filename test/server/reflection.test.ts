@@ -36,13 +36,17 @@ describe("gRPC server reflection through the real buf binary, with no proto file
 
   it("lists the SecretsService methods over gRPC with HTTP/2 prior knowledge", async () => {
     const methods = await listMethods("--http2-prior-knowledge", "--protocol", "grpc");
-    expect(methods.filter((m) => m.startsWith("secrets.v1."))).toEqual(secretsMethods);
+    expect(methods.filter((m) => m.startsWith("secrets.v1.SecretsService/"))).toEqual(
+      secretsMethods,
+    );
     expect(methods).toContain("grpc.health.v1.Health/Check");
   });
 
   it("lists them over HTTP/1.1 with the Connect protocol", async () => {
     const methods = await listMethods("--protocol", "connect");
-    expect(methods.filter((m) => m.startsWith("secrets.v1."))).toEqual(secretsMethods);
+    expect(methods.filter((m) => m.startsWith("secrets.v1.SecretsService/"))).toEqual(
+      secretsMethods,
+    );
   });
 
   it("lists them through the v1alpha reflection service that older tools ask for", async () => {
@@ -53,7 +57,9 @@ describe("gRPC server reflection through the real buf binary, with no proto file
       "--reflect-protocol",
       "grpc-v1alpha",
     );
-    expect(methods.filter((m) => m.startsWith("secrets.v1."))).toEqual(secretsMethods);
+    expect(methods.filter((m) => m.startsWith("secrets.v1.SecretsService/"))).toEqual(
+      secretsMethods,
+    );
   });
 
   it("describes request types well enough for buf curl to encode a call from JSON", async () => {

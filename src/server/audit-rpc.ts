@@ -1,0 +1,56 @@
+/**
+ * AuditService RPC handlers: admins read and verify the audit trail.
+ */
+import { timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
+import type { ServiceImpl } from "@connectrpc/connect";
+import type { AuditService as AuditServiceDesc } from "../../gen/secrets/v1/audit_service_pb.js";
+import type { AuditLog } from "../auth/audit.js";
+import { adminActions } from "../auth/principal.js";
+import type { Guard } from "../service/guard.js";
+import { pageSize } from "../service/paging.js";
+import { callerOf } from "./context.js";
+
+/** Builds the AuditService handlers. */
+export function auditRpc(audit: AuditLog, guard: Guard): ServiceImpl<typeof AuditServiceDesc> {
+  return {
+    async listAuditEvents(req, ctx) {
+      await guard.require(callerOf(ctx.values), adminActions.auditRead, "");
+      const page = await audit.list(
+        {
+          ...(req.namespace ? { namespace: req.namespace } : {}),
+          ...(req.principal ? { principal: req.principal } : {}),
+          ...(req.action ? { action: req.action } : {}),
+          ...(req.outcome ? { outcome: req.outcome } : {}),
+          ...(req.startTime ? { since: timestampDate(req.startTime) } : {}),
+          ...(req.endTime ? { until: timestampDate(req.endTime) } : {}),
+        },
+        {
+          pageSize: pageSize("page_size", req.pageSize),
+          ...(req.pageToken ? { pageToken: req.pageToken } : {}),
+        },
+      );
+      return {
+        events: page.records.map((r) => ({
+          seq: BigInt(r.seq),
+          time: timestampFromDate(r.time),
+          principal: r.principal,
+          action: r.action,
+          namespace: r.namespace,
+          name: r.name,
+          outcome: r.outcome,
+          requestId: r.requestId,
+          remoteAddress: r.remoteAddress,
+          reason: r.reason ?? "",
+        })),
+        nextPageToken: page.nextPageToken ?? "",
+      };
+    },
+    async verifyAuditLog(_req, ctx) {
+      await guard.require(callerOf(ctx.values), adminActions.auditRead, "");
+      const result = await audit.verify();
+      return result.ok
+        ? { ok: true, count: BigInt(result.count) }
+        : { ok: false, failedSeq: BigInt(result.seq), problem: result.problem };
+    },
+  };
+}

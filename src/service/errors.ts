@@ -1,0 +1,99 @@
+/**
+ * Domain errors: what went wrong in terms a caller can act on. They are mapped to Connect codes,
+ * Sensu JSON and Kubernetes Status at the edge, each by one table; anything that is not a
+ * DomainError is an internal error whose details stay in the log.
+ */
+
+/** The kinds of failure the domain reports. */
+export type ErrorCode =
+  | "not_found"
+  | "already_exists"
+  | "conflict"
+  | "invalid_argument"
+  | "permission_denied"
+  | "unauthenticated"
+  | "unavailable"
+  | "resource_exhausted"
+  | "failed_precondition";
+
+/** One invalid field: its path (for example "spec.decrypters[1]") and what is wrong with it. */
+export interface FieldViolation {
+  readonly field: string;
+  readonly message: string;
+}
+
+export interface ErrorDetails {
+  /** The kind and name of the resource the error is about. */
+  readonly resource?: { readonly kind: string; readonly name: string };
+  readonly violations?: readonly FieldViolation[];
+  /** For resource_exhausted: when the caller may try again. */
+  readonly retryAfterSeconds?: number;
+  /** For unauthenticated: no usable credentials at all, or credentials that are not valid. */
+  readonly credentials?: "missing" | "invalid";
+}
+
+/** An error the domain raises on purpose; its message is safe to show to the caller. */
+export class DomainError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly details: ErrorDetails = {},
+  ) {
+    super(message);
+    this.name = "DomainError";
+  }
+}
+
+/** The named resource does not exist. */
+export function notFound(kind: string, name: string): DomainError {
+  return new DomainError("not_found", `${kind} "${name}" not found`, { resource: { kind, name } });
+}
+
+/** The named resource exists already. */
+export function alreadyExists(kind: string, name: string): DomainError {
+  return new DomainError("already_exists", `${kind} "${name}" already exists`, {
+    resource: { kind, name },
+  });
+}
+
+/** A compare-and-set lost: the resource changed since the caller read it. */
+export function conflict(kind: string, name: string, message: string): DomainError {
+  return new DomainError("conflict", message, { resource: { kind, name } });
+}
+
+/** One or more fields are invalid; the message lists them all. */
+export function invalid(violations: readonly FieldViolation[]): DomainError {
+  const message = violations.map((v) => `${v.field}: ${v.message}`).join("; ");
+  return new DomainError("invalid_argument", message, { violations });
+}
+
+/** The caller is authenticated but not allowed to do this. */
+export function permissionDenied(message = "permission denied"): DomainError {
+  return new DomainError("permission_denied", message);
+}
+
+/** The caller presented no usable credentials ("missing") or credentials that fail ("invalid"). */
+export function unauthenticated(credentials: "missing" | "invalid"): DomainError {
+  const message =
+    credentials === "missing" ? "missing or unsupported credentials" : "invalid credentials";
+  return new DomainError("unauthenticated", message, { credentials });
+}
+
+/** Collects field violations so that one response names every bad field. */
+export class Violations {
+  private readonly list: FieldViolation[] = [];
+
+  add(field: string, message: string): this {
+    this.list.push({ field, message });
+    return this;
+  }
+
+  get isEmpty(): boolean {
+    return this.list.length === 0;
+  }
+
+  /** Throws an invalid_argument DomainError when any violation was added. */
+  throwIfAny(): void {
+    if (this.list.length > 0) throw invalid(this.list);
+  }
+}
