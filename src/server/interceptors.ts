@@ -10,19 +10,14 @@
  *    without rights learns nothing about which secrets exist.
  */
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
-import { type Authenticator, credentialFrom } from "../auth/authenticate.js";
-import type { FailureLimiter } from "../auth/rate-limit.js";
+import { authenticateRequest, type GateDeps } from "../auth/gate.js";
 import type { Logger } from "../log.js";
 import { DomainError } from "../service/errors.js";
-import type { Guard } from "../service/guard.js";
 import { kCaller, kRequestMeta } from "./context.js";
 import { toConnectError } from "./errors.js";
 
-export interface InterceptorDeps {
+export interface InterceptorDeps extends GateDeps {
   readonly logger: Logger;
-  readonly authenticator: Authenticator;
-  readonly limiter: FailureLimiter;
-  readonly guard: Guard;
   /** Services callable without credentials. */
   readonly publicServices: ReadonlySet<string>;
 }
@@ -51,27 +46,14 @@ function errors(logger: Logger): Interceptor {
 function authentication(deps: InterceptorDeps): Interceptor {
   return (next) => async (req) => {
     if (deps.publicServices.has(req.service.typeName)) return next(req);
-    const meta = req.contextValues.get(kRequestMeta);
-    const retryAfter = deps.limiter.retryAfterSeconds(meta.remoteAddress);
-    if (retryAfter > 0) {
-      throw new DomainError("resource_exhausted", "too many failed authentication attempts", {
-        retryAfterSeconds: retryAfter,
-      });
-    }
-    const action = `rpc:${req.service.typeName}/${req.method.name}`;
-    try {
-      const token = credentialFrom(req.header.get("authorization") ?? undefined, ["Bearer"]);
-      const principal = await deps.authenticator.authenticate(token);
-      req.contextValues.set(kCaller, { ...meta, principal });
-    } catch (err) {
-      if (!(err instanceof DomainError) || err.code !== "unauthenticated") throw err;
-      await deps.guard.record(meta, action, "", "", "unauthenticated", err.message);
-      if (err.details.credentials === "invalid") {
-        const delay = deps.limiter.recordFailure(meta.remoteAddress);
-        await new Promise((resolve) => setTimeout(resolve, delay));
-      }
-      throw err;
-    }
+    const caller = await authenticateRequest(
+      deps,
+      req.contextValues.get(kRequestMeta),
+      req.header.get("authorization") ?? undefined,
+      ["Bearer"],
+      `rpc:${req.service.typeName}/${req.method.name}`,
+    );
+    req.contextValues.set(kCaller, caller);
     return next(req);
   };
 }

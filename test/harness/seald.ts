@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { inject } from "vitest";
-import { type Seald, startSeald } from "../../src/app.js";
+import { type Seald, type StartOptions, startSeald } from "../../src/app.js";
 import type { Config } from "../../src/config.js";
 import { createLogger, type Logger } from "../../src/log.js";
 
@@ -62,8 +62,11 @@ export function silentLogger(): Logger {
 }
 
 /** Starts seald in-process and waits until its database is initialised. */
-export async function startTestSeald(overrides: Partial<Config> = {}): Promise<Seald> {
-  const seald = await startSeald(testConfig(overrides), silentLogger());
+export async function startTestSeald(
+  overrides: Partial<Config> = {},
+  options: StartOptions = {},
+): Promise<Seald> {
+  const seald = await startSeald(testConfig(overrides), silentLogger(), options);
   await seald.databaseStarted;
   return seald;
 }

@@ -1,0 +1,115 @@
+/**
+ * Plumbing shared by the REST dialects: request metadata, bounded JSON bodies, and JSON
+ * responses. Each dialect renders errors in its own format; nothing here knows either format.
+ */
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
+import type { RequestMeta } from "../auth/caller.js";
+import type { GateDeps } from "../auth/gate.js";
+import type { Logger } from "../log.js";
+import { requestIdFrom } from "../server/context.js";
+import type { SecretsService } from "../service/secrets.js";
+
+export type NodeRequest = IncomingMessage | Http2ServerRequest;
+export type NodeResponse = ServerResponse | Http2ServerResponse;
+
+/** What the dialect routes need. */
+export interface RestDeps extends GateDeps {
+  readonly logger: Logger;
+  readonly secrets: SecretsService;
+}
+
+/** Largest request body a REST route reads; larger ones are refused before being read whole. */
+export const maxBodyBytes = 256 * 1024;
+/** Deepest JSON nesting accepted; no valid body of either dialect comes near it. */
+export const maxJsonDepth = 32;
+
+/** Why a body could not be read. */
+export class BodyError extends Error {
+  constructor(
+    readonly kind: "too_large" | "malformed" | "too_deep",
+    message: string,
+  ) {
+    super(message);
+    this.name = "BodyError";
+  }
+}
+
+/** The request id and remote address of a request. */
+export function requestMeta(req: NodeRequest): RequestMeta {
+  return {
+    requestId: requestIdFrom(req.headers["x-request-id"]),
+    remoteAddress: req.socket?.remoteAddress ?? "",
+  };
+}
+
+/**
+ * Reads and parses a JSON body of at most maxBodyBytes. A declared Content-Length over the limit
+ * is refused without reading; a body that grows past it is cut off.
+ */
+export async function readJson(req: NodeRequest): Promise<unknown> {
+  const declared = Number(req.headers["content-length"] ?? "0");
+  if (declared > maxBodyBytes)
+    throw new BodyError("too_large", `request body is larger than ${maxBodyBytes} bytes`);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > maxBodyBytes)
+      throw new BodyError("too_large", `request body is larger than ${maxBodyBytes} bytes`);
+    chunks.push(chunk);
+  }
+  const text = Buffer.concat(chunks).toString("utf8");
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (err) {
+    throw new BodyError("malformed", err instanceof Error ? err.message : "malformed JSON");
+  }
+  if (depth(parsed) > maxJsonDepth)
+    throw new BodyError("too_deep", `JSON nested deeper than ${maxJsonDepth} levels`);
+  return parsed;
+}
+
+function depth(value: unknown): number {
+  // Iterative, so a hostile body cannot exhaust the stack here.
+  let max = 0;
+  const stack: [unknown, number][] = [[value, 1]];
+  while (stack.length > 0) {
+    const [v, d] = stack.pop() as [unknown, number];
+    if (v === null || typeof v !== "object") continue;
+    max = Math.max(max, d);
+    if (max > maxJsonDepth) return max;
+    for (const child of Object.values(v)) stack.push([child, d + 1]);
+  }
+  return max;
+}
+
+/** Sends a JSON body (or none for undefined) with the status and extra headers. */
+export function sendJson(
+  res: NodeResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
+  if (res.headersSent) return;
+  const text = body === undefined ? "" : JSON.stringify(body);
+  res.writeHead(status, {
+    ...(body === undefined ? {} : { "content-type": "application/json" }),
+    "content-length": String(Buffer.byteLength(text)),
+    ...headers,
+  });
+  res.end(text);
+}
+
+/** Splits a URL path into decoded segments; undefined when a segment is not valid percent-encoding. */
+export function pathSegments(path: string): string[] | undefined {
+  try {
+    return path
+      .split("/")
+      .filter((s) => s !== "")
+      .map(decodeURIComponent);
+  } catch {
+    return undefined;
+  }
+}
