@@ -31,7 +31,7 @@ describe("the env keeper", () => {
       ["master", "SEALD_MASTER_KEYS"],
       ["unset", "APP_NOT_SET"],
       ["other", "OTHER"],
-    ]) {
+    ] as const) {
       await admin.createSecret({
         secret: { namespace: "ops", name, keeper: "env", ref, decrypters: ["app"] },
       });
