@@ -1,0 +1,100 @@
+/**
+ * `seald audit`: read and verify the hash-chained audit trail (admins only).
+ */
+import { create } from "@bufbuild/protobuf";
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import type { Command } from "commander";
+import {
+  AuditService,
+  ListAuditEventsResponseSchema,
+  VerifyAuditLogResponseSchema,
+} from "../../../gen/secrets/v1/audit_service_pb.js";
+import type { Cli } from "../command.js";
+import { CliError } from "../errors.js";
+import { formatTime, writeMessageJson, writeTable } from "../output.js";
+import { collectPages, type PagingOptions, pagingOptions } from "../paging.js";
+import { parsePastTime } from "../parse.js";
+
+interface ListOptions extends PagingOptions {
+  readonly namespace?: string;
+  readonly principal?: string;
+  readonly action?: string;
+  readonly outcome?: string;
+  readonly since?: string;
+  readonly until?: string;
+}
+
+/** Registers `seald audit` and its subcommands. */
+export function auditCommands(program: Command, cli: Cli): void {
+  const audit = program.command("audit").description("the audit trail");
+
+  const list = audit
+    .command("list")
+    .description("list audit events, oldest first")
+    .option("-n, --namespace <namespace>", "only events in this namespace")
+    .option("--principal <name>", "only events by this principal")
+    .option("--action <action>", 'only this action, for example "secret.securevalues:decrypt"')
+    .option("--outcome <outcome>", "only this outcome: success, denied, unauthenticated, ...")
+    .option("--since <when>", "only events at or after: a duration ago (1h, 7d) or RFC 3339 time")
+    .option("--until <when>", "only events before: a duration ago or an RFC 3339 time");
+  for (const option of pagingOptions("events")) list.addOption(option);
+  list.action(async (o: ListOptions, cmd: Command) => {
+    const ctx = cli.context(cmd);
+    const since = o.since === undefined ? undefined : parsePastTime("--since", o.since);
+    const until = o.until === undefined ? undefined : parsePastTime("--until", o.until);
+    const client = ctx.client(AuditService);
+    const { items: events, nextPageToken } = await collectPages(o, async (pageSize, pageToken) => {
+      const res = await client.listAuditEvents({
+        namespace: o.namespace ?? "",
+        principal: o.principal ?? "",
+        action: o.action ?? "",
+        outcome: o.outcome ?? "",
+        ...(since === undefined ? {} : { startTime: timestampFromDate(since) }),
+        ...(until === undefined ? {} : { endTime: timestampFromDate(until) }),
+        pageSize,
+        pageToken,
+      });
+      return { items: res.events, nextPageToken: res.nextPageToken };
+    });
+    if (ctx.output === "json") {
+      writeMessageJson(
+        ctx.io.stdout,
+        ListAuditEventsResponseSchema,
+        create(ListAuditEventsResponseSchema, { events, nextPageToken }),
+      );
+      return;
+    }
+    writeTable(
+      ctx.io.stdout,
+      ["SEQ", "TIME", "PRINCIPAL", "ACTION", "NAMESPACE", "NAME", "OUTCOME", "REASON"],
+      events.map((e) => [
+        String(e.seq),
+        formatTime(e.time),
+        e.principal,
+        e.action,
+        e.namespace,
+        e.name,
+        e.outcome,
+        e.reason,
+      ]),
+    );
+    if (nextPageToken !== "") {
+      ctx.note(`more events follow: add --all, or --page-token ${nextPageToken}`);
+    }
+  });
+
+  audit
+    .command("verify")
+    .description("check the whole chain; exit code 1 names the first record that fails")
+    .action(async (_o: unknown, cmd: Command) => {
+      const ctx = cli.context(cmd);
+      const res = await ctx.client(AuditService).verifyAuditLog({});
+      if (ctx.output === "json") writeMessageJson(ctx.io.stdout, VerifyAuditLogResponseSchema, res);
+      else if (res.ok) ctx.io.stdout.write(`audit log intact: ${res.count} records verified\n`);
+      if (!res.ok) {
+        throw new CliError(
+          `audit log verification failed at record ${res.failedSeq}: ${res.problem}`,
+        );
+      }
+    });
+}
