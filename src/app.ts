@@ -12,6 +12,7 @@ import { deriveSubkey, type KeyRing, KeyRingError } from "./crypto/keyring.js";
 import { loadSodium } from "./crypto/sodium.js";
 import { loadKeyRing } from "./keys.js";
 import type { Logger } from "./log.js";
+import { Metrics } from "./observe.js";
 import { createHandler } from "./server/http.js";
 import { type Listener, listen } from "./server/listener.js";
 import { Readiness } from "./server/readiness.js";
@@ -19,12 +20,18 @@ import { AccessService } from "./service/access.js";
 import { bootstrapAdmin } from "./service/bootstrap.js";
 import { Guard } from "./service/guard.js";
 import { EnvKeepers } from "./service/keepers.js";
+import { KeysService } from "./service/keys.js";
+import { ProvidersService } from "./service/providers.js";
+import { RewrapJob, type RewrapOptions } from "./service/rewrap.js";
 import { defaultLimits, SecretsService } from "./service/secrets.js";
 import { mongoAccessStore } from "./store/access-store.js";
 import { mongoAuditStore } from "./store/audit-store.js";
 import { Database } from "./store/database.js";
 import { type EmbeddedDatabase, startEmbeddedDatabase } from "./store/embedded.js";
+import { mongoProviderStore } from "./store/provider-store.js";
+import { mongoRewrapStore } from "./store/rewrap-store.js";
 import { mongoSecretStore } from "./store/secret-store.js";
+import { translatingOutages } from "./store/unavailable.js";
 
 /** A running seald. */
 export interface Seald {
@@ -45,6 +52,8 @@ export interface StartOptions {
   readonly embeddedBinary?: string;
   /** The environment the env keeper reads (main passes process.env). */
   readonly providerEnv?: Readonly<Record<string, string | undefined>>;
+  /** Re-wrap job pacing (tests shorten the lease and the batches). */
+  readonly rewrap?: RewrapOptions;
 }
 
 /** Starts seald with the given configuration. */
@@ -77,9 +86,12 @@ export async function startSeald(
     );
   }
 
+  const metrics = new Metrics();
   const database = new Database({ uri, name: config.database, logger });
-  const accessStore = mongoAccessStore(database.db);
-  const audit = new AuditLog(mongoAuditStore(database.db), {
+  metrics.observeDatabase(database.client);
+  // Every store turns "database unreachable" into a domain "unavailable" error.
+  const accessStore = translatingOutages(mongoAccessStore(database.db));
+  const audit = new AuditLog(translatingOutages(mongoAuditStore(database.db)), {
     getMacKey: (keyId = keyRing.activeId) => ({
       keyId,
       key: deriveSubkey(keyRing, "audit", keyId),
@@ -92,14 +104,36 @@ export async function startSeald(
     windowMs: config.authFailureWindowMs,
   });
   const access = new AccessService(accessStore, keyRing, guard, authenticator);
-  const secretStore = mongoSecretStore(database.db, { maxVersions: config.maxVersions });
+  const secretStore = translatingOutages(
+    mongoSecretStore(database.db, { maxVersions: config.maxVersions }),
+  );
+  // External keepers resolve through the providers: a keeper names a provider, whose type decides.
+  const providers = new ProvidersService(
+    translatingOutages(mongoProviderStore(database.db)),
+    guard,
+    new EnvKeepers(options.providerEnv ?? {}, config.envProviderPrefix),
+  );
   const secrets = new SecretsService(
     secretStore,
     keyRing,
     guard,
-    new EnvKeepers(options.providerEnv ?? {}, config.envProviderPrefix),
+    providers,
     { ...defaultLimits, maxValueBytes: config.maxValueBytes },
+    undefined,
+    metrics.secretsObserver(),
   );
+
+  const rewrap = new RewrapJob(mongoRewrapStore(database.db, secretStore), keyRing, {
+    ...options.rewrap,
+    onProgress: (job, remaining) => {
+      metrics.rewrapProcessed.set(job.processed);
+      metrics.rewrapRemaining.set(remaining);
+      if (job.state === "done")
+        logger.info({ rewrapped: job.rewrapped, target: job.targetKeyId }, "re-wrap job done");
+    },
+    onError: (err) => logger.error({ err }, "re-wrap job failed"),
+  });
+  const keys = new KeysService(keyRing, guard, rewrap, secrets, config.publicKeyGraceMs);
 
   const databaseStarted = database.start(shutdown.signal).then(async (started) => {
     if (!started) return false;
@@ -115,6 +149,8 @@ export async function startSeald(
         `seald: the bootstrap admin's token (shown once, store it now): ${boot.generatedToken}\n`,
       );
     }
+    // Resume a re-wrap job whose holder died, on whichever replica notices first.
+    rewrap.supervise();
     return true;
   });
   databaseStarted.catch((err: unknown) => logger.fatal({ err }, "database cannot be used"));
@@ -133,10 +169,13 @@ export async function startSeald(
         shutdown: shutdown.signal,
         access,
         secrets,
+        providers,
+        keys,
         audit,
         guard,
         authenticator,
         limiter,
+        metrics,
       }),
     });
   } catch (err) {
@@ -176,6 +215,7 @@ export async function startSeald(
         shutdown.abort();
         readiness.stop();
         await listener.close(config.shutdownTimeoutMs);
+        await rewrap.stop();
         await databaseStarted.catch(() => {});
         await database.close();
         await embedded?.stop();

@@ -29,6 +29,8 @@ export interface Config {
   readonly maxVersions: number;
   /** Only environment variables starting with this resolve through the env keeper; unset: none. */
   readonly envProviderPrefix: string | undefined;
+  /** How long a namespace's previous sealing key is accepted after RotatePublicKey. */
+  readonly publicKeyGraceMs: number;
 }
 
 export const logLevels = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
@@ -154,6 +156,13 @@ export const settings = {
     flag: "--env-provider-prefix <prefix>",
     description: "the env keeper resolves only variables starting with this (unset: none)",
   },
+  publicKeyGrace: {
+    env: "SEALD_PUBLIC_KEY_GRACE",
+    flag: "--public-key-grace <seconds>",
+    description:
+      "how long values sealed for a namespace's previous public key are accepted after a rotation",
+    default: "86400",
+  },
 } as const satisfies Record<string, Setting>;
 
 type Key = keyof typeof settings;
@@ -246,6 +255,7 @@ function build(raw: (key: Key) => string | undefined): Config {
     maxValueBytes: parseCount("maxValueBytes", raw("maxValueBytes") ?? ""),
     maxVersions: parseCount("maxVersions", raw("maxVersions") ?? ""),
     envProviderPrefix: parseEnvPrefix(raw("envProviderPrefix")),
+    publicKeyGraceMs: parseSeconds("publicKeyGrace", raw("publicKeyGrace") ?? ""),
   };
 }
 

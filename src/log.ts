@@ -2,7 +2,7 @@
  * Structured JSON logging with pino. Credentials are redacted by path as a second line of
  * defence; the first is that secret material is never put into a log object at all.
  */
-import { type Logger, pino } from "pino";
+import { type DestinationStream, type Logger, pino } from "pino";
 import type { LogLevel } from "./config.js";
 
 export type { Logger };
@@ -27,7 +27,7 @@ export const redactPaths = [
 ];
 
 /** Creates the process logger; the destination defaults to stdout. */
-export function createLogger(level: LogLevel, destination?: NodeJS.WritableStream): Logger {
+export function createLogger(level: LogLevel, destination?: DestinationStream): Logger {
   return pino(
     {
       level,

@@ -59,6 +59,11 @@ export interface AccessStore {
   listBindings(filter: { principal?: string; namespace?: string }): Promise<BindingRecord[]>;
   /** True when some principal holds the admin role in every namespace. */
   hasAdmin(): Promise<boolean>;
+  /**
+   * Stores the token under a new hash (made with another master key) and removes the old record;
+   * used to move tokens to the active key as they are used.
+   */
+  rekeyToken(token: TokenRecord, next: { kekId: string; hash: string }): Promise<void>;
   /** Master key ids that stored token hashes were made with. */
   kekIdsInUse(): Promise<string[]>;
 }

@@ -75,6 +75,11 @@ export class Authenticator {
     if (record.revokeTime) throw unauthenticated("invalid");
     if (record.expireTime && record.expireTime.getTime() <= now) throw unauthenticated("invalid");
 
+    // A token hashed under an older master key moves to the active one now that its plaintext is
+    // at hand, so that the old key stops being needed (see GetKeyStatus).
+    if (record.kekId !== this.ring.activeId) {
+      await this.store.rekeyToken(record, { kekId: this.ring.activeId, hash: active });
+    }
     const p = await this.store.getPrincipal(record.principal);
     if (!p) throw unauthenticated("invalid");
     const bindings = await this.store.listBindings({ principal: p.name });

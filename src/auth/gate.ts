@@ -3,6 +3,7 @@
  * dialects): refuse addresses that keep failing, read the credential in the schemes the entry
  * point accepts, resolve it, and on failure audit it and slow the answer down.
  */
+import { notePrincipal } from "../observe.js";
 import { DomainError } from "../service/errors.js";
 import type { Guard } from "../service/guard.js";
 import { type Authenticator, credentialFrom, type Scheme } from "./authenticate.js";
@@ -35,6 +36,7 @@ export async function authenticateRequest(
   }
   try {
     const principal = await deps.authenticator.authenticate(credentialFrom(authorization, schemes));
+    notePrincipal(meta, principal.name);
     return { ...meta, principal };
   } catch (err) {
     if (!(err instanceof DomainError) || err.code !== "unauthenticated") throw err;

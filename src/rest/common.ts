@@ -4,10 +4,10 @@
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
-import type { RequestMeta } from "../auth/caller.js";
 import type { GateDeps } from "../auth/gate.js";
 import type { Logger } from "../log.js";
-import { requestIdFrom } from "../server/context.js";
+import { requestMeta } from "../server/context.js";
+import type { ProvidersService } from "../service/providers.js";
 import type { SecretsService } from "../service/secrets.js";
 
 export type NodeRequest = IncomingMessage | Http2ServerRequest;
@@ -17,6 +17,8 @@ export type NodeResponse = ServerResponse | Http2ServerResponse;
 export interface RestDeps extends GateDeps {
   readonly logger: Logger;
   readonly secrets: SecretsService;
+  /** Secret providers (the Sensu dialect's /providers routes). */
+  readonly providers: ProvidersService;
 }
 
 /** Largest request body a REST route reads; larger ones are refused before being read whole. */
@@ -35,13 +37,7 @@ export class BodyError extends Error {
   }
 }
 
-/** The request id and remote address of a request. */
-export function requestMeta(req: NodeRequest): RequestMeta {
-  return {
-    requestId: requestIdFrom(req.headers["x-request-id"]),
-    remoteAddress: req.socket?.remoteAddress ?? "",
-  };
-}
+export { requestMeta };
 
 /**
  * Reads and parses a JSON body of at most maxBodyBytes. A declared Content-Length over the limit

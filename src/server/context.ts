@@ -19,13 +19,28 @@ export function requestIdFrom(header: string | string[] | undefined): string {
   return value && requestIdPattern.test(value) ? value : randomUUID();
 }
 
+const metas = new WeakMap<IncomingMessage | Http2ServerRequest, RequestMeta>();
+
+/**
+ * The request id and remote address of a request: one object per request, so that the request
+ * log, the RPC context and the REST routes all see (and annotate) the same one.
+ */
+export function requestMeta(req: IncomingMessage | Http2ServerRequest): RequestMeta {
+  let meta = metas.get(req);
+  if (!meta) {
+    meta = {
+      requestId: requestIdFrom(req.headers["x-request-id"]),
+      remoteAddress: req.socket?.remoteAddress ?? "",
+    };
+    metas.set(req, meta);
+  }
+  return meta;
+}
+
 /** Builds the per-request context values from the Node request. */
 export function contextValuesFor(req: IncomingMessage | Http2ServerRequest): ContextValues {
   const values = createContextValues();
-  values.set(kRequestMeta, {
-    requestId: requestIdFrom(req.headers["x-request-id"]),
-    remoteAddress: req.socket?.remoteAddress ?? "",
-  });
+  values.set(kRequestMeta, requestMeta(req));
   return values;
 }
 

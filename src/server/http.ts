@@ -1,7 +1,9 @@
 /**
- * The request handler for the one port: plain HTTP probes first, everything else to Connect.
- * /healthz answers while the process runs; /readyz only while the database answers, so that a
- * load balancer stops sending traffic to a replica that cannot serve it.
+ * The request handler for the one port: plain HTTP probes and /metrics, the REST dialects by
+ * path prefix, everything else to Connect. /healthz answers while the process runs; /readyz only
+ * while the database answers, so that a load balancer stops sending traffic to a replica that
+ * cannot serve it. Every request gets an x-request-id (the client's, when sane), one log line
+ * and its metrics when it ends.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
@@ -9,11 +11,15 @@ import { connectNodeAdapter } from "@connectrpc/connect-node";
 import type { Authenticator } from "../auth/authenticate.js";
 import type { FailureLimiter } from "../auth/rate-limit.js";
 import type { Logger } from "../log.js";
-import { contextValuesFor } from "./context.js";
+import { type Metrics, outcomeOf, principalOf } from "../observe.js";
+import { grafanaPrefix, grafanaRoutes } from "../rest/grafana/routes.js";
+import { sensuPrefix, sensuRoutes } from "../rest/sensu/routes.js";
+import type { ProvidersService } from "../service/providers.js";
+import { contextValuesFor, requestMeta } from "./context.js";
 import { interceptors } from "./interceptors.js";
 import type { RequestHandler } from "./listener.js";
 import type { Readiness } from "./readiness.js";
-import { publicServices, type RouteDeps, routes } from "./routes.js";
+import { publicServices, type RouteDeps, routes, servedServices } from "./routes.js";
 
 type Res = ServerResponse | Http2ServerResponse;
 
@@ -22,6 +28,8 @@ export interface HandlerDeps extends RouteDeps {
   readonly readiness: Readiness;
   readonly authenticator: Authenticator;
   readonly limiter: FailureLimiter;
+  readonly providers: ProvidersService;
+  readonly metrics: Metrics;
 }
 
 /** Largest request message accepted by the RPC protocols. */
@@ -36,12 +44,83 @@ export function createHandler(deps: HandlerDeps): RequestHandler {
     readMaxBytes: maxRequestBytes,
     shutdownSignal: deps.shutdown,
   });
+  const dialects: [string, string, RequestHandler][] = [
+    ["sensu", sensuPrefix, sensuRoutes(deps)],
+    ["grafana", grafanaPrefix, grafanaRoutes(deps)],
+  ];
+  const rpcPaths = new Set(
+    servedServices.flatMap((service) =>
+      service.methods.map((m) => `/${service.typeName}/${m.name}`),
+    ),
+  );
   return (req: IncomingMessage | Http2ServerRequest, res: Res) => {
-    const path = (req.url ?? "/").split("?", 1)[0];
+    const started = process.hrtime.bigint();
+    const meta = requestMeta(req);
+    res.setHeader("x-request-id", meta.requestId);
+    const path = (req.url ?? "/").split("?", 1)[0] ?? "/";
+    let protocol = "http";
+    let route = "other";
+    res.once("close", () => {
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      const outcome = outcomeOf(meta) ?? String(res.statusCode);
+      deps.metrics.requests.inc({ protocol, route, outcome });
+      deps.metrics.requestSeconds.observe({ protocol, route, outcome }, seconds);
+      const line = {
+        requestId: meta.requestId,
+        remoteAddress: meta.remoteAddress,
+        principal: principalOf(meta),
+        protocol,
+        method: req.method,
+        route,
+        status: res.statusCode,
+        outcome,
+        durationMs: Math.round(seconds * 1e6) / 1000,
+      };
+      // Probes and scrapes come every few seconds; keep them out of the info log.
+      if (protocol === "http") deps.logger.debug(line, "request");
+      else deps.logger.info(line, "request");
+    });
+    if (path === "/healthz" || path === "/readyz" || path === "/metrics") route = path;
     if (path === "/healthz") return probe(req, res, async () => true);
     if (path === "/readyz") return probe(req, res, () => deps.readiness.check());
+    if (path === "/metrics") {
+      deps.metrics.registry.metrics().then(
+        (text) => send(res, 200, text, { "content-type": deps.metrics.registry.contentType }),
+        () => send(res, 500, "metrics unavailable\n"),
+      );
+      return;
+    }
+    for (const [dialect, prefix, routes] of dialects) {
+      if (path === prefix || path.startsWith(`${prefix}/`)) {
+        protocol = dialect;
+        route = `${req.method} ${routeTemplate(path)}`;
+        return routes(req, res);
+      }
+    }
+    protocol = rpcProtocol(req.headers["content-type"]);
+    // Only known procedures become label values: an arbitrary path must not grow the metrics.
+    route = rpcPaths.has(path) ? path : "unknown";
     connect(req, res);
   };
+}
+
+function rpcProtocol(contentType: string | undefined): string {
+  if (contentType?.startsWith("application/grpc-web")) return "grpc-web";
+  if (contentType?.startsWith("application/grpc")) return "grpc";
+  return "connect";
+}
+
+/**
+ * A REST path with its variable segments replaced, so metric labels and log routes never carry
+ * a namespace, secret or provider name: the segment after "namespaces", "secrets",
+ * "securevalues" or "providers" is a name.
+ */
+export function routeTemplate(path: string): string {
+  const segments = path.split("/");
+  const named = new Set(["namespaces", "secrets", "securevalues", "providers"]);
+  return segments
+    .map((s, i) => (i > 0 && named.has(segments[i - 1] ?? "") ? ":name" : s))
+    .join("/");
 }
 
 function probe(

@@ -12,6 +12,7 @@
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import { authenticateRequest, type GateDeps } from "../auth/gate.js";
 import type { Logger } from "../log.js";
+import { noteOutcome } from "../observe.js";
 import { DomainError } from "../service/errors.js";
 import { kCaller, kRequestMeta } from "./context.js";
 import { toConnectError } from "./errors.js";
@@ -24,7 +25,22 @@ export interface InterceptorDeps extends GateDeps {
 
 /** The interceptors every RPC passes through, outermost first. */
 export function interceptors(deps: InterceptorDeps): Interceptor[] {
-  return [errors(deps.logger), authentication(deps)];
+  return [outcomes(), errors(deps.logger), authentication(deps)];
+}
+
+/** Notes each RPC's Connect code for the request log and metrics (gRPC answers HTTP 200 even on errors). */
+function outcomes(): Interceptor {
+  return (next) => async (req) => {
+    const meta = req.contextValues.get(kRequestMeta);
+    try {
+      const res = await next(req);
+      noteOutcome(meta, "ok");
+      return res;
+    } catch (err) {
+      noteOutcome(meta, Code[ConnectError.from(err).code] ?? "unknown");
+      throw err;
+    }
+  };
 }
 
 function errors(logger: Logger): Interceptor {

@@ -7,14 +7,17 @@ import { ServerReflection as ServerReflectionV1 } from "../../gen/grpc/reflectio
 import { ServerReflection as ServerReflectionV1alpha } from "../../gen/grpc/reflection/v1alpha/reflection_pb.js";
 import { AccessService } from "../../gen/secrets/v1/access_service_pb.js";
 import { AuditService } from "../../gen/secrets/v1/audit_service_pb.js";
+import { KeysService } from "../../gen/secrets/v1/keys_service_pb.js";
 import { SecretsService } from "../../gen/secrets/v1/secrets_service_pb.js";
 import type { AuditLog } from "../auth/audit.js";
 import type { AccessService as AccessUseCases } from "../service/access.js";
 import type { Guard } from "../service/guard.js";
+import type { KeysService as KeysUseCases } from "../service/keys.js";
 import type { SecretsService as SecretsUseCases } from "../service/secrets.js";
 import { accessRpc } from "./access-rpc.js";
 import { auditRpc } from "./audit-rpc.js";
 import { healthService } from "./health.js";
+import { keysRpc } from "./keys-rpc.js";
 import type { Readiness } from "./readiness.js";
 import { ReflectionIndex, reflectionV1, reflectionV1alpha } from "./reflection.js";
 import { secretsRpc } from "./secrets-rpc.js";
@@ -25,12 +28,13 @@ export interface RouteDeps {
   readonly shutdown: AbortSignal;
   readonly access: AccessUseCases;
   readonly secrets: SecretsUseCases;
+  readonly keys: KeysUseCases;
   readonly audit: AuditLog;
   readonly guard: Guard;
 }
 
 /** The application services: what health reports on and reflection describes. */
-export const appServices = [SecretsService, AccessService, AuditService] as const;
+export const appServices = [SecretsService, AccessService, AuditService, KeysService] as const;
 
 /** Services callable without credentials: probes and schema discovery. */
 export const publicServices: ReadonlySet<string> = new Set([
@@ -39,18 +43,17 @@ export const publicServices: ReadonlySet<string> = new Set([
   ServerReflectionV1alpha.typeName,
 ]);
 
+/** Every service the router serves. */
+export const servedServices = [...appServices, Health, ServerReflectionV1, ServerReflectionV1alpha];
+
 /** Registers every service on a router. */
 export function routes(deps: RouteDeps): (router: ConnectRouter) => void {
-  const index = new ReflectionIndex([
-    ...appServices,
-    Health,
-    ServerReflectionV1,
-    ServerReflectionV1alpha,
-  ]);
+  const index = new ReflectionIndex(servedServices);
   return (router) => {
     router.service(SecretsService, secretsRpc(deps.secrets));
     router.service(AccessService, accessRpc(deps.access));
     router.service(AuditService, auditRpc(deps.audit, deps.guard));
+    router.service(KeysService, keysRpc(deps.keys));
     router.service(
       Health,
       healthService(

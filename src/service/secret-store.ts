@@ -80,6 +80,19 @@ export interface SecretStore {
    */
   putNamespaceKeyIfAbsent(pair: NamespaceKeyPair): Promise<NamespaceKeyPair>;
 
+  /**
+   * Replaces the namespace's key pair with `next`, keeping the current one as the previous key,
+   * accepted until `previousValidUntil`; returns the replaced pair (undefined when there was none).
+   */
+  rotateNamespaceKey(
+    next: NamespaceKeyPair,
+    previousValidUntil: Date,
+  ): Promise<NamespaceKeyPair | undefined>;
+  /** The namespace's previous key pair after a rotation, with how long it is accepted. */
+  getPreviousNamespaceKey(
+    namespace: string,
+  ): Promise<{ pair: NamespaceKeyPair; validUntil: Date } | undefined>;
+
   /** Every master key id some stored record refers to (values, history, namespace keys). */
   kekIdsInUse(): Promise<string[]>;
 }

@@ -6,7 +6,7 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import type { Caller } from "../auth/caller.js";
 import { allowedNamespaces, authorize } from "../auth/policy.js";
-import { secretActions } from "../auth/principal.js";
+import { adminActions, secretActions } from "../auth/principal.js";
 import { DecryptionError, openValue, sealValue } from "../crypto/envelope.js";
 import type { KeyRing } from "../crypto/keyring.js";
 import {
@@ -16,7 +16,14 @@ import {
   SealedBoxError,
 } from "../crypto/sealed-box.js";
 import type { SecretValue } from "../crypto/secret-value.js";
-import { alreadyExists, conflict, type DomainError, notFound, Violations } from "./errors.js";
+import {
+  alreadyExists,
+  conflict,
+  type DomainError,
+  type FieldViolation,
+  notFound,
+  Violations,
+} from "./errors.js";
 import type { Guard } from "./guard.js";
 import type { ListCursor, SecretRecord, SecretStore } from "./secret-store.js";
 import type { FieldRequirement, LabelRequirement } from "./selector.js";
@@ -44,6 +51,13 @@ export interface SecretInput {
   readonly value: ValueInput | undefined;
 }
 
+/**
+ * Rules that one wire dialect adds to a write (Grafana's 25-character description). They run with
+ * the domain's own checks, after authorisation, so one error names every bad field; violations use
+ * the same neutral field paths as the domain's.
+ */
+export type DialectRules = (input: SecretInput, creating: boolean) => readonly FieldViolation[];
+
 /** A secret as callers see it: everything but the sealed value. */
 export type SecretView = Omit<SecretRecord, "envelope">;
 
@@ -57,6 +71,14 @@ export interface ExternalKeepers {
   /** The value, or a reason (for the audit log) why there is none. */
   resolve(keeper: string, ref: string): Promise<SecretValue | { readonly failure: string }>;
 }
+
+/** What the use cases report for metrics; an interface so the domain imports no metrics library. */
+export interface SecretsObserver {
+  crypto(operation: "seal" | "open" | "open_sealed_box", outcome: "ok" | "failed"): void;
+  decrypted(outcome: "success" | "denied" | "not_found" | "failed"): void;
+}
+
+const unobserved: SecretsObserver = { crypto() {}, decrypted() {} };
 
 export interface SecretLimits {
   readonly maxValueBytes: number;
@@ -88,12 +110,13 @@ export class SecretsService {
     private readonly keepers: ExternalKeepers,
     private readonly limits: SecretLimits = defaultLimits,
     private readonly now: () => Date = () => new Date(),
+    private readonly observer: SecretsObserver = unobserved,
   ) {}
 
   /** Creates a secret; already_exists when the name is taken. */
-  async create(caller: Caller, input: SecretInput): Promise<SecretView> {
+  async create(caller: Caller, input: SecretInput, rules?: DialectRules): Promise<SecretView> {
     await this.guard.require(caller, secretActions.create, input.namespace, input.name);
-    const record = await this.newRecord(caller, input);
+    const record = await this.newRecord(caller, input, rules);
     if ((await this.store.create(record)) === "exists") {
       await this.audit(caller, "create", input, "conflict", "name taken");
       throw alreadyExists("secret", input.name);
@@ -159,7 +182,11 @@ export class SecretsService {
   async update(
     caller: Caller,
     input: SecretInput,
-    options: { readonly expectedResourceVersion: string; readonly allowMissing: boolean },
+    options: {
+      readonly expectedResourceVersion: string;
+      readonly allowMissing: boolean;
+      readonly rules?: DialectRules;
+    },
   ): Promise<SecretView> {
     await this.guard.require(caller, secretActions.write, input.namespace, input.name);
     for (let attempt = 0; attempt < 5; attempt++) {
@@ -167,7 +194,7 @@ export class SecretsService {
       if (!previous) {
         if (!options.allowMissing) throw notFound("secret", input.name);
         await this.guard.require(caller, secretActions.create, input.namespace, input.name);
-        const record = await this.newRecord(caller, input);
+        const record = await this.newRecord(caller, input, options.rules);
         if ((await this.store.create(record)) === "created") {
           await this.audit(caller, "create", input, "success", `version ${record.version}`);
           return view(record);
@@ -182,7 +209,7 @@ export class SecretsService {
         await this.audit(caller, "write", input, "conflict", "stale resource version");
         throw this.conflictOn(input.name);
       }
-      const next = await this.nextRecord(caller, previous, input);
+      const next = await this.nextRecord(caller, previous, input, options.rules);
       if ((await this.store.update(previous, next)) === "updated") {
         await this.audit(caller, "write", input, "success", `version ${next.version}`);
         return view(next);
@@ -232,6 +259,7 @@ export class SecretsService {
     for (const name of new Set(names)) {
       const outcome = await this.decryptOne(caller, namespace, name, version);
       results.set(name, outcome.result);
+      this.observer.decrypted(outcome.auditOutcome);
       await this.guard.record(
         caller,
         secretActions.decrypt,
@@ -322,9 +350,11 @@ export class SecretsService {
         uid: record.uid,
         version: wanted,
       });
+      this.observer.crypto("open", "ok");
       return { result: { value, version: wanted }, auditOutcome: "success" };
     } catch (err) {
       if (err instanceof DecryptionError) {
+        this.observer.crypto("open", "failed");
         return {
           result: { error: "decryption failed" },
           auditOutcome: "failed",
@@ -335,9 +365,13 @@ export class SecretsService {
     }
   }
 
-  private async newRecord(caller: Caller, input: SecretInput): Promise<SecretRecord> {
+  private async newRecord(
+    caller: Caller,
+    input: SecretInput,
+    rules?: DialectRules,
+  ): Promise<SecretRecord> {
     const keeper = input.keeper || systemKeeper;
-    this.validate(input, keeper, true);
+    this.validate(input, keeper, true, rules);
     const uid = randomUUID();
     const now = this.now();
     const envelope = keeper === systemKeeper ? await this.seal(input, uid, 1) : undefined;
@@ -365,6 +399,7 @@ export class SecretsService {
     caller: Caller,
     previous: SecretRecord,
     input: SecretInput,
+    rules?: DialectRules,
   ): Promise<SecretRecord> {
     const keeper = input.keeper || previous.keeper;
     const external = keeper !== systemKeeper;
@@ -376,7 +411,7 @@ export class SecretsService {
         )
         .throwIfAny();
     }
-    this.validate(input, keeper, false);
+    this.validate(input, keeper, false, rules);
     const valueChanged = external
       ? input.ref !== previous.ref || keeper !== previous.keeper
       : input.value !== undefined;
@@ -403,8 +438,14 @@ export class SecretsService {
   }
 
   /** Validates a write; on create a system-kept secret needs a value. */
-  private validate(input: SecretInput, keeper: string, creating: boolean): void {
+  private validate(
+    input: SecretInput,
+    keeper: string,
+    creating: boolean,
+    rules: DialectRules | undefined,
+  ): void {
     const v = new Violations();
+    for (const r of rules?.(input, creating) ?? []) v.add(r.field, r.message);
     checkObjectName(v, "namespace", input.namespace);
     checkObjectName(v, "name", input.name);
     checkMap(v, "labels", input.labels, this.limits.maxLabels, 1024);
@@ -445,12 +486,14 @@ export class SecretsService {
   private async seal(input: SecretInput, uid: string, version: number) {
     const value = await this.plaintextOf(input);
     try {
-      return sealValue(this.ring, value, {
+      const envelope = sealValue(this.ring, value, {
         namespace: input.namespace,
         name: input.name,
         uid,
         version,
       });
+      this.observer.crypto("seal", "ok");
+      return envelope;
     } finally {
       if (input.value?.kind === "sealed") value.dispose();
     }
@@ -460,19 +503,13 @@ export class SecretsService {
     const value = input.value;
     if (!value) throw new Error("plaintextOf: no value");
     if (value.kind === "plaintext") return value.value;
-    const pair = await this.store.getNamespaceKey(input.namespace);
-    if (!pair || pair.keyId !== value.keyId) {
-      new Violations()
-        .add(
-          "value.sealed.key_id",
-          `unknown key id "${value.keyId}" for namespace "${input.namespace}"; fetch the current one with GetPublicKey`,
-        )
-        .throwIfAny();
-    }
+    const pair = await this.sealingKey(input.namespace, value.keyId);
     let opened: SecretValue;
     try {
-      opened = openSealedValue(this.ring, pair as NamespaceKeyPair, value.box);
+      opened = openSealedValue(this.ring, pair, value.box);
+      this.observer.crypto("open_sealed_box", "ok");
     } catch (err) {
+      this.observer.crypto("open_sealed_box", "failed");
       if (err instanceof SealedBoxError)
         new Violations().add("value.sealed.box", err.message).throwIfAny();
       throw err;
@@ -488,6 +525,53 @@ export class SecretsService {
     if (!v.isEmpty) opened.dispose();
     v.throwIfAny();
     return opened;
+  }
+
+  /**
+   * The key pair a sealed value names: the namespace's current one, or the one before the last
+   * rotation while its grace period lasts. Anything else is an invalid key id, with a message
+   * saying which case it is.
+   */
+  private async sealingKey(namespace: string, keyId: string): Promise<NamespaceKeyPair> {
+    const field = "value.sealed.key_id";
+    const current = await this.store.getNamespaceKey(namespace);
+    if (current?.keyId === keyId) return current;
+    const previous = await this.store.getPreviousNamespaceKey(namespace);
+    if (previous?.pair.keyId === keyId) {
+      if (this.now() < previous.validUntil) return previous.pair;
+      new Violations()
+        .add(
+          field,
+          `key id "${keyId}" was rotated out and stopped being accepted at ${previous.validUntil.toISOString()}; fetch the current key with GetPublicKey`,
+        )
+        .throwIfAny();
+    }
+    new Violations()
+      .add(
+        field,
+        `unknown key id "${keyId}" for namespace "${namespace}"; fetch the current one with GetPublicKey`,
+      )
+      .throwIfAny();
+    throw new Error("unreachable");
+  }
+
+  /** Gives a namespace a new sealing key pair; the previous one is accepted until `graceUntil`. */
+  async rotateNamespaceKey(caller: Caller, namespace: string, graceUntil: Date) {
+    await this.guard.require(caller, adminActions.keysWrite, namespace);
+    const v = new Violations();
+    checkObjectName(v, "namespace", namespace);
+    v.throwIfAny();
+    const next = generateNamespaceKeyPair(this.ring, namespace);
+    const previous = await this.store.rotateNamespaceKey(next, graceUntil);
+    await this.guard.record(
+      caller,
+      "keys:namespace.rotate",
+      namespace,
+      "",
+      "success",
+      `new key ${next.keyId}`,
+    );
+    return { current: next, previous };
   }
 
   private async namespaceKey(namespace: string): Promise<NamespaceKeyPair> {

@@ -4,10 +4,13 @@
  * database query.
  */
 
-/** One label requirement (Kubernetes semantics: "!=" and "notin" also match a missing label). */
+/**
+ * One label requirement (Kubernetes semantics: "!=" and "notin" also match a missing label;
+ * "matches" is Sensu's substring test on the label's value and needs the label).
+ */
 export interface LabelRequirement {
   readonly key: string;
-  readonly op: "=" | "!=" | "in" | "notin" | "exists" | "!exists";
+  readonly op: "=" | "!=" | "in" | "notin" | "exists" | "!exists" | "matches";
   readonly values: readonly string[];
 }
 

@@ -148,10 +148,13 @@ export function mongoAccessStore(db: Db): AccessStore {
     },
     async listTokens(principal) {
       const filter = principal === undefined ? {} : { principal };
-      return (await tokens.find(filter).sort({ createTime: -1, id: 1 }).toArray()).map(toToken);
+      const docs = await tokens.find(filter).sort({ createTime: -1, id: 1 }).toArray();
+      // A token being moved to a new master key has two records for a moment; list it once.
+      const seen = new Set<string>();
+      return docs.filter((d) => !seen.has(d.id) && seen.add(d.id)).map(toToken);
     },
     async revokeToken(id, time) {
-      await tokens.updateOne({ id, revokeTime: null }, { $set: { revokeTime: time } });
+      await tokens.updateMany({ id, revokeTime: null }, { $set: { revokeTime: time } });
       const d = await tokens.findOne({ id });
       return d ? toToken(d) : undefined;
     },
@@ -178,6 +181,23 @@ export function mongoAccessStore(db: Db): AccessStore {
         .sort({ principal: 1, namespace: 1, role: 1 })
         .toArray();
       return docs.map(toBinding);
+    },
+    async rekeyToken(token, next) {
+      try {
+        await this.insertToken({ ...token, ...next });
+      } catch (err) {
+        // Another request re-keyed it first.
+        if (!isDuplicateKey(err)) throw err;
+      }
+      // A revocation that landed on the old record meanwhile must follow the token.
+      const old = await tokens.findOne({ _id: token.hash });
+      if (old?.revokeTime) {
+        await tokens.updateMany(
+          { id: token.id, revokeTime: null },
+          { $set: { revokeTime: old.revokeTime } },
+        );
+      }
+      await tokens.deleteOne({ _id: token.hash });
     },
     async kekIdsInUse() {
       return (await tokens.distinct("kekId")).filter((id): id is string => typeof id === "string");

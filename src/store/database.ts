@@ -37,6 +37,8 @@ export class Database {
       serverSelectionTimeoutMS: options.serverSelectionTimeoutMs ?? 2000,
       connectTimeoutMS: 2000,
       appName: "seald",
+      // Command events feed the database latency histogram.
+      monitorCommands: true,
     });
     this.db = this.client.db(options.name);
     this.logger = options.logger;

@@ -15,6 +15,7 @@ export const collections = {
   namespaceKeys: "namespace_keys",
   audit: "audit",
   secretTransitions: "secret_transitions",
+  providers: "providers",
 } as const;
 
 /** Indexes per collection, created (idempotently) at every start. */
@@ -32,11 +33,14 @@ export const indexes: Record<string, readonly IndexDescription[]> = {
     { key: { uid: 1, version: 1 }, name: "uid_version", unique: true },
   ],
   [collections.namespaceKeys]: [],
+  // Secret providers: found and paged by name, their _id; few enough to need nothing more.
+  [collections.providers]: [],
   // Claims of in-flight head changes; keyed by "<uid>/<resource version>", so no extra index.
   [collections.secretTransitions]: [],
   // Tokens are found by keyed hash, their _id; listing and revoking use these.
   [collections.tokens]: [
-    { key: { id: 1 }, name: "id", unique: true },
+    // Not unique: while a token moves to a new master key, its old and new records coexist.
+    { key: { id: 1 }, name: "id_lookup" },
     { key: { principal: 1 }, name: "principal" },
   ],
   [collections.roleBindings]: [

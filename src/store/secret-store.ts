@@ -36,7 +36,7 @@ interface Pair {
   v: string;
 }
 
-interface SealedDoc {
+export interface SealedDoc {
   kekId: string;
   dekNonce: Binary;
   wrappedDek: Binary;
@@ -66,9 +66,12 @@ interface SecretDoc {
   sealed: SealedDoc | null;
 }
 
-interface VersionDoc {
+export interface VersionDoc {
   _id: string;
   uid: string;
+  /** The secret's namespace and name, which the sealed value is bound to. */
+  namespace: string;
+  name: string;
   version: number;
   sealed: SealedDoc;
 }
@@ -83,17 +86,36 @@ interface TransitionDoc {
   createTime: Date;
 }
 
-interface NamespaceKeyDoc {
+export interface NamespaceKeyDoc {
   _id: string;
   keyId: string;
   publicKey: Binary;
   wrapped: { kekId: string; nonce: Binary; ciphertext: Binary };
+  /** The key pair before the last rotation, accepted until validUntil. */
+  previous?: {
+    keyId: string;
+    publicKey: Binary;
+    wrapped: { kekId: string; nonce: Binary; ciphertext: Binary };
+    validUntil: Date;
+  };
 }
 
-const bin = (b: Uint8Array) => new Binary(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+function toKeyFields(pair: NamespaceKeyPair): Omit<NamespaceKeyDoc, "_id" | "previous"> {
+  return {
+    keyId: pair.keyId,
+    publicKey: bin(pair.publicKey),
+    wrapped: {
+      kekId: pair.wrappedPrivateKey.kekId,
+      nonce: bin(pair.wrappedPrivateKey.nonce),
+      ciphertext: bin(pair.wrappedPrivateKey.ciphertext),
+    },
+  };
+}
+
+export const bin = (b: Uint8Array) => new Binary(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
 const bytes = (b: Binary) => new Uint8Array(b.buffer);
 
-function toSealed(e: Envelope): SealedDoc {
+export function toSealed(e: Envelope): SealedDoc {
   return {
     kekId: e.kekId,
     dekNonce: bin(e.dekNonce),
@@ -103,7 +125,7 @@ function toSealed(e: Envelope): SealedDoc {
   };
 }
 
-function fromSealed(s: SealedDoc): Envelope {
+export function fromSealed(s: SealedDoc): Envelope {
   return {
     kekId: s.kekId,
     dekNonce: bytes(s.dekNonce),
@@ -188,6 +210,11 @@ function labelFilter(r: LabelRequirement): Filter<SecretDoc> {
       return { labelKeys: r.key };
     case "!exists":
       return { labelKeys: { $ne: r.key } };
+    case "matches":
+      // "k=" pins the key (keys cannot contain "="); the value is escaped, never a pattern.
+      return {
+        labelPairs: { $regex: `^${escapeRegex(r.key)}=[\\s\\S]*${escapeRegex(r.values[0] ?? "")}` },
+      };
   }
 }
 
@@ -303,7 +330,13 @@ export function mongoSecretStore(
         try {
           await versions.replaceOne(
             { _id: `${previous.uid}/${previous.version}` },
-            { uid: previous.uid, version: previous.version, sealed: toSealed(previous.envelope) },
+            {
+              uid: previous.uid,
+              namespace: previous.namespace,
+              name: previous.name,
+              version: previous.version,
+              sealed: toSealed(previous.envelope),
+            },
             { upsert: true },
           );
         } catch (err) {
@@ -368,6 +401,36 @@ export function mongoSecretStore(
       }
     },
 
+    async rotateNamespaceKey(next, previousValidUntil) {
+      const d = await keys.findOne({ _id: next.namespace });
+      if (!d) {
+        await this.putNamespaceKeyIfAbsent(next);
+        return undefined;
+      }
+      // Rotation is an administrator's action; two at once on FerretDB end with the later one's
+      // key, and the earlier one's key is simply never accepted.
+      await keys.replaceOne(
+        { _id: next.namespace },
+        {
+          ...toKeyFields(next),
+          previous: {
+            keyId: d.keyId,
+            publicKey: d.publicKey,
+            wrapped: d.wrapped,
+            validUntil: previousValidUntil,
+          },
+        },
+      );
+      return fromKeyDoc(d);
+    },
+
+    async getPreviousNamespaceKey(namespace) {
+      const d = await keys.findOne({ _id: namespace });
+      if (!d?.previous) return undefined;
+      const { validUntil, ...previous } = d.previous;
+      return { pair: fromKeyDoc({ _id: namespace, ...previous }), validUntil };
+    },
+
     async kekIdsInUse() {
       const ids = new Set<string>();
       for (const id of await secrets.distinct("sealed.kekId"))
@@ -381,7 +444,7 @@ export function mongoSecretStore(
   };
 }
 
-function fromKeyDoc(d: NamespaceKeyDoc): NamespaceKeyPair {
+export function fromKeyDoc(d: NamespaceKeyDoc): NamespaceKeyPair {
   return {
     namespace: d._id,
     keyId: d.keyId,

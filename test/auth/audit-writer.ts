@@ -1,8 +1,10 @@
 /**
  * A separate OS process appending audit events, for the multi-process test in audit.test.ts:
  *
- *   node --import tsx test/auth/audit-writer.ts <mongoUri> <database> <label> <count> <keyHex>
+ *   node --import tsx test/auth/audit-writer.ts <mongoUri> <database> <label> <count> <keyHex> <otherLabel>
  *
+ * After its first event and again halfway, it waits until the other writer has stored as many,
+ * so that the two really write at the same time even when a loaded machine schedules one late.
  * Prints "ready" once connected, waits for a line on stdin so that both writers start together,
  * appends <count> events as principal <label> in small concurrent bursts, then prints one JSON
  * line {"done":count,"conflicts":n} and exits 0.
@@ -12,9 +14,11 @@ import { MongoClient } from "mongodb";
 import { AuditLog } from "../../src/auth/audit.js";
 import { mongoAuditStore } from "../../src/store/audit-store.js";
 
-const [uri, database, label, countText, keyHex] = process.argv.slice(2);
-if (!uri || !database || !label || !countText || !keyHex) {
-  console.error("usage: audit-writer.ts <mongoUri> <database> <label> <count> <keyHex>");
+const [uri, database, label, countText, keyHex, otherLabel] = process.argv.slice(2);
+if (!uri || !database || !label || !countText || !keyHex || !otherLabel) {
+  console.error(
+    "usage: audit-writer.ts <mongoUri> <database> <label> <count> <keyHex> <otherLabel>",
+  );
   process.exit(2);
 }
 const count = Number(countText);
@@ -32,6 +36,14 @@ const log = new AuditLog(mongoAuditStore(client.db(database)), {
 process.stdout.write("ready\n");
 process.stdin.setEncoding("utf8");
 await once(process.stdin, "data");
+
+const barrier = async (n: number) => {
+  const raw = client.db(database).collection("audit");
+  while ((await raw.countDocuments({ principal: otherLabel })) < n) {
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+};
+const checkpoints = new Set([1, Math.floor(count / 2)]);
 
 let i = 0;
 while (i < count) {
@@ -53,6 +65,12 @@ while (i < count) {
     );
   }
   await Promise.all(appends);
+  for (const c of checkpoints) {
+    if (i >= c) {
+      checkpoints.delete(c);
+      await barrier(c);
+    }
+  }
   // A short pause between bursts spreads each writer over a second or so, so the two runs
   // overlap even when one process is scheduled late on a loaded machine.
   await new Promise((resolve) => setTimeout(resolve, 5));

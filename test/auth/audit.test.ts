@@ -544,7 +544,8 @@ describe("concurrent writers", () => {
   it("two OS processes appending at once: one unbroken chain with every event exactly once", async () => {
     const database = await freshDatabase("audit_proc");
     const perProcess = 150;
-    const writers = ["p1", "p2"].map((label) => {
+    const labels = ["p1", "p2"];
+    const writers = labels.map((label) => {
       const child = spawn(
         process.execPath,
         [
@@ -556,6 +557,7 @@ describe("concurrent writers", () => {
           label,
           String(perProcess),
           key.toString("hex"),
+          labels.find((other) => other !== label) ?? "",
         ],
         { cwd: root, stdio: ["pipe", "pipe", "pipe"] },
       );

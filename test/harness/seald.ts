@@ -8,6 +8,7 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { pino } from "pino";
 import { inject } from "vitest";
 import { type Seald, type StartOptions, startSeald } from "../../src/app.js";
 import type { Config } from "../../src/config.js";
@@ -53,12 +54,23 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
     maxValueBytes: 65536,
     maxVersions: 10,
     envProviderPrefix: undefined,
+    publicKeyGraceMs: 86_400_000,
     ...overrides,
   };
 }
 
+/**
+ * The logger of in-process test servers: debug level into a per-worker file under
+ * SEALD_TEST_LOG_DIR (set by the global setup, which scans the files for leaked credentials when
+ * the run ends), or silent when that is unset.
+ */
 export function silentLogger(): Logger {
-  return createLogger("silent");
+  const dir = process.env.SEALD_TEST_LOG_DIR;
+  if (!dir) return createLogger("silent");
+  return createLogger(
+    "debug",
+    pino.destination({ dest: join(dir, `worker-${process.pid}.log`), sync: true, append: true }),
+  );
 }
 
 /** Starts seald in-process and waits until its database is initialised. */

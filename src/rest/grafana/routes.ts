@@ -1,0 +1,447 @@
+/**
+ * The Grafana SecureValue API (/apis/secret.grafana.app/v1beta1), so Grafana's clients work
+ * against seald unchanged. Translation only: parse the request, call the secrets use cases (with
+ * Grafana's own rules from rules.ts), render a SecureValue or a Status.
+ *
+ * Order of checks: authentication first on every path, as Grafana's auth middleware runs before
+ * its API server routes anything (so 401 precedes 404 and 405); then the route and method; then
+ * the use cases, which authorise before they look anything up (403 before 404) and validate after
+ * authorising (403 before 400 Invalid).
+ */
+import { randomInt } from "node:crypto";
+import type { Caller } from "../../auth/caller.js";
+import { authenticateRequest } from "../../auth/gate.js";
+import type { RequestHandler } from "../../server/listener.js";
+import { DomainError } from "../../service/errors.js";
+import { decodePageToken, encodePageToken, maxPageSize } from "../../service/paging.js";
+import type { ListCursor } from "../../service/secret-store.js";
+import type { SecretView } from "../../service/secrets.js";
+import {
+  type FieldRequirement,
+  type LabelRequirement,
+  parseFieldSelector,
+  parseLabelSelector,
+  SelectorSyntaxError,
+} from "../../service/selector.js";
+import {
+  BodyError,
+  maxBodyBytes,
+  type NodeRequest,
+  type NodeResponse,
+  pathSegments,
+  type RestDeps,
+  readJson,
+  requestMeta,
+  sendJson,
+} from "../common.js";
+import { grafanaRules } from "./rules.js";
+import {
+  type Answer,
+  answerFor,
+  badRequest,
+  deletedStatus,
+  type ErrorContext,
+  failure,
+  internalError,
+  type Verb,
+} from "./status.js";
+import {
+  apiVersion,
+  BadRequestError,
+  group,
+  kind,
+  listKind,
+  parseSecureValue,
+  resource,
+  type SecureValueBody,
+  type SecureValueList,
+  toSecretInput,
+  toSecureValue,
+  version,
+} from "./wire.js";
+
+export const grafanaPrefix = "/apis/secret.grafana.app";
+
+/** Field selector names, as Grafana's clients send them, and the fields they select. */
+const selectableFields = {
+  "metadata.name": "name",
+  "metadata.namespace": "namespace",
+  // Singular, as Grafana's Synthetic Monitoring client sends it; both mean "decrypters contain".
+  "spec.decrypter": "decrypter",
+  "spec.decrypters": "decrypter",
+} as const;
+
+/** Kubernetes' generateName alphabet: lowercase consonants and digits, so no words are spelt. */
+const suffixAlphabet = "bcdfghjklmnpqrstvwxz2456789";
+const suffixLength = 5;
+/** Attempts at a free generated name before the AlreadyExists is reported. */
+const generateAttempts = 3;
+
+type Route =
+  | { readonly kind: "group" }
+  | { readonly kind: "version" }
+  | { readonly kind: "collection"; readonly namespace: string }
+  | { readonly kind: "item"; readonly namespace: string; readonly name: string };
+
+/** The Kubernetes verb of each method a route takes (discovery routes take GET only). */
+const verbs: Record<Route["kind"], Readonly<Record<string, Verb | undefined>>> = {
+  group: { GET: undefined },
+  version: { GET: undefined },
+  collection: { GET: "list", POST: "create" },
+  item: { GET: "get", PUT: "update", DELETE: "delete" },
+};
+
+/** An error that is already an answer (unknown route, wrong method, body too large). */
+class AnswerError extends Error {
+  constructor(readonly answer: Answer) {
+    super("answer");
+  }
+}
+
+type MutableContext = { -readonly [K in keyof ErrorContext]: ErrorContext[K] };
+
+/** Builds the Grafana routes. */
+export function grafanaRoutes(deps: RestDeps): RequestHandler {
+  return (req, res) => {
+    const ctx: MutableContext = {
+      verb: undefined,
+      namespace: "",
+      name: "",
+      generated: false,
+      principal: "",
+    };
+    serve(deps, req, res, ctx).catch((err: unknown) => {
+      send(res, toAnswer(deps, err, ctx));
+    });
+  };
+}
+
+async function serve(
+  deps: RestDeps,
+  req: NodeRequest,
+  res: NodeResponse,
+  ctx: MutableContext,
+): Promise<void> {
+  const url = new URL(req.url ?? "/", "http://localhost");
+  const route = match(url.pathname);
+  const method = req.method ?? "GET";
+  const routeVerbs = route ? verbs[route.kind] : undefined;
+  ctx.verb = routeVerbs?.[method];
+  if (route?.kind === "collection" || route?.kind === "item") {
+    ctx.namespace = route.namespace;
+    if (route.kind === "item") ctx.name = route.name;
+  }
+  const caller = await authenticateRequest(
+    deps,
+    requestMeta(req),
+    req.headers.authorization,
+    ["Bearer"],
+    `grafana:${ctx.verb ?? method.toLowerCase()}`,
+  );
+  ctx.principal = caller.principal.name;
+
+  if (!route || !routeVerbs) {
+    throw new AnswerError({
+      code: 404,
+      body: failure(404, "NotFound", "the server could not find the requested resource", ctx),
+    });
+  }
+  if (!Object.hasOwn(routeVerbs, method)) {
+    const allow = Object.keys(routeVerbs).join(", ");
+    throw new AnswerError({
+      code: 405,
+      body: failure(
+        405,
+        "MethodNotAllowed",
+        `the server does not allow method ${method} here`,
+        ctx,
+      ),
+      headers: { allow },
+    });
+  }
+
+  switch (route.kind) {
+    case "group":
+      return send(res, { code: 200, body: apiGroup() });
+    case "version":
+      return send(res, { code: 200, body: apiResourceList() });
+    case "collection": {
+      if (method === "GET") {
+        const list = await listSecureValues(deps, caller, route.namespace, url.searchParams);
+        return send(res, { code: 200, body: list });
+      }
+      const created = await createSecureValue(deps, caller, route.namespace, req, ctx);
+      return send(res, { code: 201, body: toSecureValue(created) });
+    }
+    case "item": {
+      if (method === "GET") {
+        const got = await deps.secrets.get(caller, route.namespace, route.name);
+        return send(res, { code: 200, body: toSecureValue(got) });
+      }
+      if (method === "PUT") {
+        const updated = await replaceSecureValue(deps, caller, route.namespace, route.name, req);
+        return send(res, { code: 200, body: toSecureValue(updated) });
+      }
+      const precondition = await deletePrecondition(req);
+      await deps.secrets.delete(caller, route.namespace, route.name, precondition);
+      return send(res, { code: 200, body: deletedStatus(route.name) });
+    }
+  }
+}
+
+async function createSecureValue(
+  deps: RestDeps,
+  caller: Caller,
+  namespace: string,
+  req: NodeRequest,
+  ctx: MutableContext,
+): Promise<SecretView> {
+  const body = await readSecureValue(req);
+  try {
+    checkNamespace(body, namespace);
+    ctx.generated = body.name === "" && body.generateName !== "";
+    for (let attempt = 1; ; attempt++) {
+      const name = ctx.generated ? body.generateName + randomSuffix() : body.name;
+      ctx.name = name;
+      try {
+        return await deps.secrets.create(
+          caller,
+          toSecretInput(body, namespace, name),
+          grafanaRules,
+        );
+      } catch (err) {
+        // A generated name that happens to be taken is retried, as Kubernetes does.
+        const taken = err instanceof DomainError && err.code === "already_exists";
+        if (!(taken && ctx.generated && attempt < generateAttempts)) throw err;
+      }
+    }
+  } finally {
+    body.value?.dispose();
+  }
+}
+
+async function replaceSecureValue(
+  deps: RestDeps,
+  caller: Caller,
+  namespace: string,
+  name: string,
+  req: NodeRequest,
+): Promise<SecretView> {
+  const body = await readSecureValue(req);
+  try {
+    checkNamespace(body, namespace);
+    if (body.name !== "" && body.name !== name) {
+      throw new BadRequestError(
+        `the name of the object (${body.name}) does not match the name on the URL (${name})`,
+      );
+    }
+    // PUT replaces but never creates: Grafana answers 404 for a missing name.
+    return await deps.secrets.update(caller, toSecretInput(body, namespace, name), {
+      expectedResourceVersion: body.resourceVersion,
+      allowMissing: false,
+      rules: grafanaRules,
+    });
+  } finally {
+    body.value?.dispose();
+  }
+}
+
+async function listSecureValues(
+  deps: RestDeps,
+  caller: Caller,
+  namespace: string,
+  query: URLSearchParams,
+): Promise<SecureValueList> {
+  const labels = selector<LabelRequirement[]>("labelSelector", () =>
+    parseLabelSelector(query.get("labelSelector") ?? ""),
+  );
+  const fields = selector<FieldRequirement[]>("fieldSelector", () =>
+    parseFieldSelector(query.get("fieldSelector") ?? "", selectableFields),
+  );
+  const limitText = query.get("limit") ?? "";
+  if (limitText !== "" && !/^\d{1,9}$/.test(limitText)) {
+    throw new BadRequestError(
+      `limit must be a non-negative integer, not ${JSON.stringify(limitText)}`,
+    );
+  }
+  // Kubernetes: no limit (or 0) means every item; a large limit may be served in several pages.
+  const limit = Number(limitText || "0");
+  let after = continueFrom(query.get("continue") ?? "", namespace);
+  const items: SecretView[] = [];
+  for (;;) {
+    const page = await deps.secrets.list(caller, {
+      namespace,
+      labels,
+      fields,
+      after,
+      limit: limit === 0 ? maxPageSize : Math.min(limit, maxPageSize),
+    });
+    items.push(...page.secrets);
+    after = page.next;
+    if (limit !== 0 || after === undefined) break;
+  }
+  return {
+    apiVersion,
+    kind: listKind,
+    metadata: {
+      // seald keeps no collection-wide revision to report. Kubernetes clients expect a list to
+      // carry one, opaque like every resourceVersion; the time the list was served is honest.
+      resourceVersion: String(Date.now()),
+      ...(after ? { continue: encodePageToken({ ns: after.namespace, n: after.name }) } : {}),
+    },
+    items: items.map(toSecureValue),
+  };
+}
+
+/** The keyset cursor of a continue token (the RPC API's page token), checked for this namespace. */
+function continueFrom(token: string, namespace: string): ListCursor | undefined {
+  if (token === "") return undefined;
+  let cursor: Record<"ns" | "n", string | number>;
+  try {
+    cursor = decodePageToken("continue", token, { ns: "string", n: "string" });
+  } catch {
+    throw new BadRequestError("the continue token is not one this server issued");
+  }
+  if (cursor.ns !== namespace) {
+    throw new BadRequestError("the continue token was issued for another namespace");
+  }
+  return { namespace: String(cursor.ns), name: String(cursor.n) };
+}
+
+function selector<T>(parameter: string, parse: () => T): T {
+  try {
+    return parse();
+  } catch (err) {
+    if (err instanceof SelectorSyntaxError) {
+      throw new BadRequestError(`unable to parse ${parameter}: ${err.message}`);
+    }
+    throw err;
+  }
+}
+
+/** Reads and parses a SecureValue body. */
+async function readSecureValue(req: NodeRequest): Promise<SecureValueBody> {
+  return parseSecureValue(await readBody(req));
+}
+
+/** Reads a JSON body; a malformed one never has its text echoed back. */
+async function readBody(req: NodeRequest): Promise<unknown> {
+  try {
+    return await readJson(req);
+  } catch (err) {
+    if (!(err instanceof BodyError)) throw err;
+    if (err.kind === "too_large") {
+      throw new AnswerError({
+        code: 413,
+        body: failure(
+          413,
+          "RequestEntityTooLarge",
+          `the request body is larger than ${maxBodyBytes} bytes`,
+          { name: "" },
+        ),
+      });
+    }
+    // The parser's own message quotes the text around the error, which may be spec.value.
+    throw new BadRequestError(
+      err.kind === "too_deep" ? err.message : "the request body is not valid JSON",
+    );
+  }
+}
+
+/**
+ * The resourceVersion precondition of a DELETE's DeleteOptions body, as Kubernetes clients send
+ * it; a DELETE without a body (the documented request) has none.
+ */
+async function deletePrecondition(req: NodeRequest): Promise<string> {
+  const length = Number(req.headers["content-length"] ?? "0");
+  if (!(length > 0) && req.headers["transfer-encoding"] === undefined) return "";
+  const body = await readBody(req);
+  if (body === null || typeof body !== "object" || Array.isArray(body)) {
+    throw new BadRequestError("the request body must be a JSON object (DeleteOptions)");
+  }
+  const preconditions = (body as { preconditions?: unknown }).preconditions;
+  if (preconditions === undefined || preconditions === null) return "";
+  if (typeof preconditions !== "object" || Array.isArray(preconditions)) {
+    throw new BadRequestError("preconditions must be a JSON object");
+  }
+  const rv = (preconditions as { resourceVersion?: unknown }).resourceVersion;
+  if (rv === undefined || rv === null) return "";
+  if (typeof rv !== "string") {
+    throw new BadRequestError("preconditions.resourceVersion must be a string");
+  }
+  return rv;
+}
+
+function checkNamespace(body: SecureValueBody, namespace: string): void {
+  if (body.namespace !== "" && body.namespace !== namespace) {
+    throw new BadRequestError(
+      `the namespace of the provided object (${body.namespace}) does not match the namespace sent on the request (${namespace})`,
+    );
+  }
+}
+
+function randomSuffix(): string {
+  let s = "";
+  for (let i = 0; i < suffixLength; i++) s += suffixAlphabet[randomInt(suffixAlphabet.length)];
+  return s;
+}
+
+function match(pathname: string): Route | undefined {
+  const segments = pathSegments(pathname);
+  if (segments?.[0] !== "apis" || segments[1] !== group) return undefined;
+  const rest = segments.slice(2);
+  if (rest.length === 0) return { kind: "group" };
+  if (rest[0] !== version) return undefined;
+  if (rest.length === 1) return { kind: "version" };
+  const [namespaces, namespace, collection, name, ...extra] = rest.slice(1);
+  if (namespaces !== "namespaces" || namespace === undefined || collection !== resource) {
+    return undefined;
+  }
+  if (extra.length > 0) return undefined;
+  return name === undefined ? { kind: "collection", namespace } : { kind: "item", namespace, name };
+}
+
+function toAnswer(deps: RestDeps, err: unknown, ctx: ErrorContext): Answer {
+  if (err instanceof AnswerError) return err.answer;
+  if (err instanceof BadRequestError) return badRequest(err.message, ctx);
+  if (err instanceof DomainError) return answerFor(err, ctx);
+  deps.logger.error({ err, verb: ctx.verb, namespace: ctx.namespace }, "grafana request failed");
+  return internalError(ctx);
+}
+
+function send(res: NodeResponse, answer: Answer): void {
+  sendJson(res, answer.code, answer.body, {
+    "content-type": "application/json; charset=UTF-8",
+    ...answer.headers,
+  });
+}
+
+/** Discovery: the API group, as a Kubernetes client asks for it. */
+function apiGroup() {
+  const preferred = { groupVersion: apiVersion, version };
+  return {
+    kind: "APIGroup",
+    apiVersion: "v1",
+    name: group,
+    versions: [preferred],
+    preferredVersion: preferred,
+  };
+}
+
+/** Discovery: the group version's one resource and its verbs. */
+function apiResourceList() {
+  return {
+    kind: "APIResourceList",
+    apiVersion: "v1",
+    groupVersion: apiVersion,
+    resources: [
+      {
+        name: resource,
+        singularName: "securevalue",
+        namespaced: true,
+        kind,
+        verbs: ["create", "delete", "get", "list", "update"],
+      },
+    ],
+  };
+}

@@ -1,0 +1,183 @@
+/**
+ * Secret providers: the named, cluster-wide places that hold the values of secrets whose keeper
+ * is not "system" (a secret's keeper names its provider, Sensu's `spec.provider`). seald can
+ * resolve one provider type, `Env`; the provider `env` of that type exists by default and may be
+ * deleted and created again, as in Sensu. A deleted provider leaves a tombstone, so the default
+ * does not come back by itself on the next start.
+ *
+ * Reading providers needs only an authenticated caller (a provider holds a type and a name, no
+ * secret material); creating, changing and deleting them is administration ("keys:write", which
+ * only a binding in every namespace grants), because a provider decides where values come from.
+ */
+import type { Caller } from "../auth/caller.js";
+import { adminActions } from "../auth/principal.js";
+import type { SecretValue } from "../crypto/secret-value.js";
+import { notFound, Violations } from "./errors.js";
+import type { Guard } from "./guard.js";
+import type { ExternalKeepers } from "./secrets.js";
+import { checkObjectName } from "./validation.js";
+
+/** The provider types seald can resolve. */
+export const supportedProviderTypes = ["Env"] as const;
+export type ProviderType = (typeof supportedProviderTypes)[number];
+
+/** The provider that exists by default. */
+export const defaultProvider = { name: "env", type: "Env" } as const;
+
+/** The keeper name of values sealed by seald itself; never a provider. */
+const reservedNames = new Set(["system"]);
+
+/** A provider as stored. */
+export interface ProviderRecord {
+  readonly name: string;
+  readonly type: ProviderType;
+  readonly createTime: Date;
+  readonly updateTime: Date;
+  /** Empty for the default provider, which nobody created. */
+  readonly createdBy: string;
+  readonly updatedBy: string;
+}
+
+/** A requirement on the provider's name (the only selectable field). */
+export interface ProviderRequirement {
+  readonly op: "=" | "!=" | "in" | "notin" | "matches";
+  readonly values: readonly string[];
+}
+
+export interface ProviderQuery {
+  readonly names: readonly ProviderRequirement[];
+  /** Start after this name (keyset paging). */
+  readonly after: string | undefined;
+  readonly limit: number;
+}
+
+/** The storage providers need; the MongoDB implementation is src/store/provider-store.ts. */
+export interface ProviderStore {
+  /** Stores the record unless a record or a tombstone with its name exists. */
+  insertIfAbsent(record: ProviderRecord): Promise<void>;
+  get(name: string): Promise<ProviderRecord | undefined>;
+  /** Live providers in name order; the requirements are evaluated by the database. */
+  list(query: ProviderQuery): Promise<ProviderRecord[]>;
+  /** Creates or replaces; keeps the original creation time and creator on replace. */
+  put(record: ProviderRecord): Promise<"created" | "updated">;
+  /** Replaces a live provider with a tombstone; false when there was none. */
+  delete(name: string): Promise<boolean>;
+}
+
+/** What a put carries. */
+export interface ProviderInput {
+  readonly name: string;
+  readonly type: string;
+}
+
+/** Providers over a store; also the resolver of every keeper other than "system". */
+export class ProvidersService implements ExternalKeepers {
+  private defaults: Promise<void> | undefined;
+
+  constructor(
+    private readonly store: ProviderStore,
+    private readonly guard: Guard,
+    /** Resolves `env` references (the Env type's behaviour, with its prefix allowlist). */
+    private readonly env: ExternalKeepers,
+    private readonly now: () => Date = () => new Date(),
+  ) {}
+
+  /** Lists providers in name order; `next` is where the following page starts. */
+  async list(
+    _caller: Caller,
+    query: ProviderQuery,
+  ): Promise<{ providers: ProviderRecord[]; next: string | undefined }> {
+    await this.ensureDefaults();
+    const found = await this.store.list({ ...query, limit: query.limit + 1 });
+    const page = found.slice(0, query.limit);
+    return {
+      providers: page,
+      next: found.length > query.limit ? page.at(-1)?.name : undefined,
+    };
+  }
+
+  /** Reads one provider. */
+  async get(_caller: Caller, name: string): Promise<ProviderRecord> {
+    await this.ensureDefaults();
+    const record = await this.store.get(name);
+    if (!record) throw notFound("provider", name);
+    return record;
+  }
+
+  /** Creates or replaces a provider. */
+  async put(caller: Caller, input: ProviderInput): Promise<"created" | "updated"> {
+    await this.guard.require(caller, adminActions.keysWrite, "", input.name);
+    const v = new Violations();
+    checkObjectName(v, "name", input.name);
+    if (reservedNames.has(input.name)) {
+      v.add("name", `"${input.name}" is reserved for values that seald seals itself`);
+    }
+    if (!(supportedProviderTypes as readonly string[]).includes(input.type)) {
+      v.add(
+        "type",
+        `unsupported provider type "${input.type}"; supported: ${supportedProviderTypes.join(", ")}`,
+      );
+    }
+    v.throwIfAny();
+    await this.ensureDefaults();
+    const now = this.now();
+    const outcome = await this.store.put({
+      name: input.name,
+      type: input.type as ProviderType,
+      createTime: now,
+      updateTime: now,
+      createdBy: caller.principal.name,
+      updatedBy: caller.principal.name,
+    });
+    await this.guard.record(
+      caller,
+      adminActions.keysWrite,
+      "",
+      input.name,
+      "success",
+      `${outcome === "created" ? "created" : "replaced"} provider of type ${input.type}`,
+    );
+    return outcome;
+  }
+
+  /** Deletes a provider; secrets that name it stay, and fail to resolve until it is back. */
+  async delete(caller: Caller, name: string): Promise<void> {
+    await this.guard.require(caller, adminActions.keysWrite, "", name);
+    await this.ensureDefaults();
+    if (!(await this.store.delete(name))) throw notFound("provider", name);
+    await this.guard.record(
+      caller,
+      adminActions.keysWrite,
+      "",
+      name,
+      "success",
+      "deleted provider",
+    );
+  }
+
+  async resolve(keeper: string, ref: string): Promise<SecretValue | { failure: string }> {
+    await this.ensureDefaults();
+    const provider = await this.store.get(keeper);
+    if (!provider) return { failure: `secret provider "${keeper}" not found` };
+    // Every Env provider reads the one environment, under the one prefix allowlist.
+    return this.env.resolve(defaultProvider.name, ref);
+  }
+
+  /** Creates the default provider once per database (a tombstone keeps it deleted). */
+  private ensureDefaults(): Promise<void> {
+    this.defaults ??= this.store
+      .insertIfAbsent({
+        ...defaultProvider,
+        createTime: this.now(),
+        updateTime: this.now(),
+        createdBy: "",
+        updatedBy: "",
+      })
+      .catch((err: unknown) => {
+        // Try again on the next call rather than remembering a failure.
+        this.defaults = undefined;
+        throw err;
+      });
+    return this.defaults;
+  }
+}

@@ -1,0 +1,169 @@
+import { randomBytes } from "node:crypto";
+import * as http2 from "node:http2";
+import { MongoClient } from "mongodb";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { SecretsService } from "../../gen/secrets/v1/secrets_service_pb.js";
+import type { Seald } from "../../src/app.js";
+import { maxRequestBytes } from "../../src/server/http.js";
+import { client } from "../harness/clients.js";
+import { adminToken, mongoUri, startTestSeald, uniqueDatabase } from "../harness/seald.js";
+
+/** Sends one raw gRPC request over h2c and returns its grpc-status and the time it took. */
+function rawGrpc(url: string, path: string, body: Buffer): Promise<{ status: string; ms: number }> {
+  return new Promise((resolve, reject) => {
+    const started = Date.now();
+    const session = http2.connect(url);
+    session.on("error", reject);
+    const req = session.request({
+      ":method": "POST",
+      ":path": path,
+      "content-type": "application/grpc",
+      te: "trailers",
+      authorization: `Bearer ${adminToken}`,
+    });
+    let status = "";
+    req.on("response", (h) => {
+      if (h["grpc-status"] !== undefined) status = String(h["grpc-status"]);
+    });
+    req.on("trailers", (t) => {
+      status = String(t["grpc-status"]);
+    });
+    req.on("close", () => {
+      session.close();
+      resolve({ status, ms: Date.now() - started });
+    });
+    req.on("error", () => {});
+    req.resume();
+    req.end(body);
+  });
+}
+
+function frame(payload: Buffer, declaredLength = payload.length): Buffer {
+  const header = Buffer.alloc(5);
+  header.writeUInt32BE(declaredLength, 1);
+  return Buffer.concat([header, payload]);
+}
+
+describe("bad input on the RPC endpoints", () => {
+  const database = uniqueDatabase("badinput");
+  let seald: Seald;
+  let mongo: MongoClient;
+  const path = "/secrets.v1.SecretsService/CreateSecret";
+  beforeAll(async () => {
+    seald = await startTestSeald({ database });
+    mongo = await MongoClient.connect(mongoUri());
+  });
+  afterAll(async () => {
+    await mongo?.close();
+    await seald?.close();
+  });
+
+  const stored = () => mongo.db(database).collection("secrets").countDocuments();
+
+  // connect-es reports a request message that does not decode as Internal ("parse binary: ..."),
+  // not InvalidArgument: its binary serialization is shared with clients, where that is right.
+  // Known gap, noted in the README; these tests hold what matters meanwhile: every such request
+  // gets a gRPC error status promptly, nothing is stored, and the server stays up.
+  const decodeFailure = ["3", "13"];
+
+  it("answers random bytes and truncated frames over gRPC with an error status, and stays up", async () => {
+    for (let i = 0; i < 20; i++) {
+      const res = await rawGrpc(seald.url, path, frame(randomBytes(1 + ((i * 37) % 300))));
+      // Random bytes that happen to decode still fail validation (no name): InvalidArgument.
+      expect(decodeFailure, `attempt ${i}`).toContain(res.status);
+    }
+    const truncated = await rawGrpc(seald.url, path, frame(randomBytes(10), 100));
+    expect(decodeFailure).toContain(truncated.status);
+    const headerOnly = await rawGrpc(seald.url, path, Buffer.from([0, 0, 0]));
+    expect(decodeFailure).toContain(headerOnly.status);
+    expect(await stored()).toBe(0);
+    expect((await fetch(`${seald.url}/healthz`)).status).toBe(200);
+  });
+
+  it("answers random bytes on the Connect binary protocol with an error, storing nothing", async () => {
+    for (let i = 0; i < 10; i++) {
+      const res = await fetch(`${seald.url}${path}`, {
+        method: "POST",
+        headers: { "content-type": "application/proto", authorization: `Bearer ${adminToken}` },
+        body: randomBytes(1 + i * 53),
+      });
+      const body = (await res.json()) as { code: string };
+      expect([400, 500]).toContain(res.status);
+      expect(["invalid_argument", "internal"]).toContain(body.code);
+    }
+    expect(await stored()).toBe(0);
+  });
+
+  it("refuses an oversized Connect body with resource_exhausted", async () => {
+    const res = await fetch(`${seald.url}${path}`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${adminToken}` },
+      body: JSON.stringify({
+        secret: {
+          namespace: "x",
+          name: "big",
+          value: { plaintext: "v".repeat(maxRequestBytes + 10) },
+        },
+      }),
+    });
+    expect(((await res.json()) as { code: string }).code).toBe("resource_exhausted");
+    expect(await stored()).toBe(0);
+  });
+
+  it("refuses operator objects and injection attempts in names, bodies and selectors, storing nothing", async () => {
+    const post = (body: unknown) =>
+      fetch(`${seald.url}${path}`, {
+        method: "POST",
+        headers: { "content-type": "application/json", authorization: `Bearer ${adminToken}` },
+        body: JSON.stringify(body),
+      });
+    for (const body of [
+      { secret: { namespace: "x", name: { $gt: "" }, value: { plaintext: "v" } } },
+      { secret: { namespace: { $ne: null }, name: "a", value: { plaintext: "v" } } },
+      { secret: { namespace: "x", name: "$where", value: { plaintext: "v" } } },
+      { secret: { namespace: "x", name: "a.b$c", value: { plaintext: "v" } } },
+      {
+        secret: {
+          namespace: "x",
+          name: "a",
+          decrypters: [{ $in: ["a"] }],
+          value: { plaintext: "v" },
+        },
+      },
+      { secret: { namespace: "x", name: "a", value: { plaintext: { $gt: "" } } } },
+    ]) {
+      const res = await post(body);
+      expect(res.status, JSON.stringify(body)).toBe(400);
+      expect(((await res.json()) as { code: string }).code).toBe("invalid_argument");
+    }
+    expect(await stored()).toBe(0);
+
+    // Selectors are data, never query operators.
+    const rpc = client(SecretsService, seald.url, adminToken);
+    await rpc.createSecret({
+      secret: {
+        namespace: "x",
+        name: "real",
+        labels: { app: "web" },
+        value: { kind: { case: "plaintext", value: "v" } },
+      },
+    });
+    for (const selector of ["app=$ne", "$where=1", "app in ($gt,web2)"]) {
+      expect(
+        (await rpc.listSecrets({ namespace: "x", labelSelector: selector })).secrets,
+        selector,
+      ).toEqual([]);
+    }
+    for (const selector of ["name=$ne", "name!=real,name=$gt"]) {
+      expect(
+        (await rpc.listSecrets({ namespace: "x", fieldSelector: selector })).secrets,
+        selector,
+      ).toEqual([]);
+    }
+    expect(
+      (await rpc.listSecrets({ namespace: "x", labelSelector: "app=web" })).secrets.map(
+        (s) => s.name,
+      ),
+    ).toEqual(["real"]);
+  });
+});

@@ -1,0 +1,65 @@
+/**
+ * The Sensu dialect under refusal and fault: 429 with Retry-After once an address keeps failing,
+ * and 500 "internal error" (cause in the log, nothing in the body) for a genuine fault.
+ */
+import { MongoClient } from "mongodb";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type Seald, startSeald } from "../../src/app.js";
+import { createLogger } from "../../src/log.js";
+import { sensuPrefix } from "../../src/rest/sensu/routes.js";
+import { collections } from "../../src/store/schema.js";
+import { adminToken, mongoUri, testConfig, uniqueDatabase } from "../harness/seald.js";
+
+describe("Sensu routes under refusal and fault", () => {
+  const database = uniqueDatabase("sensu_faults");
+  const logLines: string[] = [];
+  let seald: Seald;
+  let mongo: MongoClient;
+
+  const get = (path: string, auth: string) =>
+    fetch(`${seald.url}${sensuPrefix}${path}`, { headers: { Authorization: auth } });
+
+  beforeAll(async () => {
+    seald = await startSeald(
+      testConfig({ database, authMaxFailures: 3, logLevel: "error" }),
+      createLogger("error", { write: (line: string) => logLines.push(line) }),
+    );
+    await seald.databaseStarted;
+    mongo = await MongoClient.connect(mongoUri());
+  });
+  afterAll(async () => {
+    await mongo?.close();
+    await seald?.close();
+  });
+
+  it("answers 500 internal error for a fault, with the cause only in the log", async () => {
+    // A record no seald wrote: reading it fails inside the store, a genuine fault.
+    await mongo
+      .db(database)
+      .collection<{ _id: string }>(collections.secrets)
+      .insertOne({ _id: "ops broken", namespace: "ops", name: "broken", labels: 5 } as never);
+    const res = await get("/namespaces/ops/secrets/broken", `Key ${adminToken}`);
+    expect(res.status).toBe(500);
+    expect(await res.text()).toBe('{"message":"internal error","code":0}');
+    const logged = logLines.map((l) => JSON.parse(l)).find((l) => l.msg === "sensu route failed");
+    expect(logged?.err?.message).toBeTruthy();
+    expect(logged?.route).toBe("GET /namespaces/:namespace/secrets/:name");
+    // The list that would read it fails the same way; other requests are unaffected.
+    expect((await get("/namespaces/ops/secrets", `Key ${adminToken}`)).status).toBe(500);
+    expect((await get("/namespaces/other/secrets", `Key ${adminToken}`)).status).toBe(200);
+  });
+
+  it("refuses an address that keeps failing with 429 and Retry-After, good token included", async () => {
+    const bad = `Key seald_${"x".repeat(43)}`;
+    for (let i = 0; i < 3; i++) expect((await get("/providers", bad)).status).toBe(401);
+    for (const auth of [bad, `Key ${adminToken}`, `Bearer ${adminToken}`]) {
+      const res = await get("/providers", auth);
+      expect(res.status).toBe(429);
+      expect(Number(res.headers.get("retry-after"))).toBeGreaterThan(0);
+      expect(await res.json()).toEqual({
+        message: "too many failed authentication attempts",
+        code: 5,
+      });
+    }
+  });
+});
