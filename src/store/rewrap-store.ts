@@ -18,10 +18,10 @@ import type { SecretStore } from "../service/secret-store.js";
 import { isDuplicateKey } from "./access-store.js";
 import { collections } from "./schema.js";
 import {
-  bin,
   fromKeyDoc,
   fromSealed,
   type NamespaceKeyDoc,
+  toKeyFields,
   toSealed,
   type VersionDoc,
 } from "./secret-store.js";
@@ -170,18 +170,7 @@ export function mongoRewrapStore(db: Db, secrets: SecretStore): RewrapStore {
       const d = await keys.findOne({ _id: id });
       if (!d || d.wrapped.kekId === ring.activeId) return false;
       const pair = rewrapNamespacePrivateKey(ring, fromKeyDoc(d));
-      await keys.updateOne(
-        { _id: id },
-        {
-          $set: {
-            wrapped: {
-              kekId: pair.wrappedPrivateKey.kekId,
-              nonce: bin(pair.wrappedPrivateKey.nonce),
-              ciphertext: bin(pair.wrappedPrivateKey.ciphertext),
-            },
-          },
-        },
-      );
+      await keys.updateOne({ _id: id }, { $set: { wrapped: toKeyFields(pair).wrapped } });
       return true;
     },
   };

@@ -100,7 +100,7 @@ export interface NamespaceKeyDoc {
   };
 }
 
-function toKeyFields(pair: NamespaceKeyPair): Omit<NamespaceKeyDoc, "_id" | "previous"> {
+export function toKeyFields(pair: NamespaceKeyPair): Omit<NamespaceKeyDoc, "_id" | "previous"> {
   return {
     keyId: pair.keyId,
     publicKey: bin(pair.publicKey),
@@ -381,16 +381,7 @@ export function mongoSecretStore(
 
     async putNamespaceKeyIfAbsent(pair) {
       try {
-        await keys.insertOne({
-          _id: pair.namespace,
-          keyId: pair.keyId,
-          publicKey: bin(pair.publicKey),
-          wrapped: {
-            kekId: pair.wrappedPrivateKey.kekId,
-            nonce: bin(pair.wrappedPrivateKey.nonce),
-            ciphertext: bin(pair.wrappedPrivateKey.ciphertext),
-          },
-        });
+        await keys.insertOne({ _id: pair.namespace, ...toKeyFields(pair) });
         return pair;
       } catch (err) {
         if (!isDuplicateKey(err)) throw err;
