@@ -255,21 +255,30 @@ export class SecretsService {
       v.add("version", "must be zero or a positive version");
     v.throwIfAny();
 
-    const results = new Map<string, DecryptOutcome>();
-    for (const name of new Set(names)) {
-      const outcome = await this.decryptOne(caller, namespace, name, version);
-      results.set(name, outcome.result);
-      this.observer.decrypted(outcome.auditOutcome);
-      await this.guard.record(
-        caller,
-        secretActions.decrypt,
-        namespace,
-        name,
-        outcome.auditOutcome,
-        outcome.reason,
-      );
-    }
-    return results;
+    // The names are read and opened concurrently, and their audit events appended together: the
+    // audit log writes events queued in the same tick as one batch, so ten names cost one audit
+    // insert instead of ten. Nothing is returned until every append has resolved; if any fails,
+    // the whole call fails and no value leaves.
+    const unique = [...new Set(names)];
+    const outcomes = await Promise.all(
+      unique.map((name) => this.decryptOne(caller, namespace, name, version)),
+    );
+    await Promise.all(
+      outcomes.map((outcome, i) => {
+        this.observer.decrypted(outcome.auditOutcome);
+        return this.guard.record(
+          caller,
+          secretActions.decrypt,
+          namespace,
+          unique[i] as string,
+          outcome.auditOutcome,
+          outcome.reason,
+        );
+      }),
+    );
+    return new Map(
+      unique.map((name, i) => [name, (outcomes[i] as (typeof outcomes)[number]).result]),
+    );
   }
 
   /** The namespace's public key for client-side sealing, created on first use. */

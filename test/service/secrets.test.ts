@@ -2,6 +2,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { MongoClient } from "mongodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AccessService, PrincipalKind } from "../../gen/secrets/v1/access_service_pb.js";
+import { AuditService } from "../../gen/secrets/v1/audit_service_pb.js";
 import { SecretsService } from "../../gen/secrets/v1/secrets_service_pb.js";
 import type { Seald } from "../../src/app.js";
 import { decodeStandardBase64 } from "../../src/crypto/base64.js";
@@ -231,6 +232,15 @@ describe("SecretsService end to end", () => {
       case: "error",
       value: "not found",
     });
+    // Every name is audited with its own outcome, all under the one request.
+    const audited = await client(AuditService, seald.url, adminToken).listAuditEvents({
+      principal: "billing",
+      action: "secret.securevalues:decrypt",
+      pageSize: 10,
+    });
+    const outcomes = Object.fromEntries(audited.events.map((e) => [e.name, e.outcome]));
+    expect(outcomes).toEqual({ matrix: "success", "no-such-secret": "not_found" });
+    expect(new Set(audited.events.map((e) => e.requestId)).size).toBe(1);
     for (const who of ["stranger", "ed", "rootuser", "other-ns"]) {
       const res = await ask(who);
       expect(res.results.matrix?.result, who).toEqual({ case: "error", value: "not authorized" });
