@@ -14,15 +14,7 @@ import {
 import { KeyRing, parseMasterKeys } from "../../src/crypto/keyring.js";
 import { SecretValue } from "../../src/crypto/secret-value.js";
 import { loadSodium } from "../../src/crypto/sodium.js";
-
-const oldKey = randomBytes(32);
-const newKey = randomBytes(32);
-const oldRing = KeyRing.fromEntries([["old", oldKey]]);
-const bothRing = KeyRing.fromEntries([
-  ["new", newKey],
-  ["old", oldKey],
-]);
-const newOnlyRing = KeyRing.fromEntries([["new", newKey]]);
+import { bothRing, newKey, newOnlyRing, oldKey, oldRing } from "./rings.js";
 
 const binding: SecretBinding = {
   namespace: "team-a",

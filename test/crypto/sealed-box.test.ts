@@ -2,7 +2,6 @@ import { randomBytes } from "node:crypto";
 import sodium from "libsodium-wrappers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { DecryptionError } from "../../src/crypto/envelope.js";
-import { KeyRing } from "../../src/crypto/keyring.js";
 import {
   generateNamespaceKeyPair,
   type NamespaceKeyPair,
@@ -15,15 +14,7 @@ import {
   sealForPublicKey,
 } from "../../src/crypto/sealed-box.js";
 import { loadSodium } from "../../src/crypto/sodium.js";
-
-const oldKey = randomBytes(32);
-const newKey = randomBytes(32);
-const oldRing = KeyRing.fromEntries([["old", oldKey]]);
-const bothRing = KeyRing.fromEntries([
-  ["new", newKey],
-  ["old", oldKey],
-]);
-const newOnlyRing = KeyRing.fromEntries([["new", newKey]]);
+import { bothRing, newOnlyRing, oldRing } from "./rings.js";
 
 let teamA: NamespaceKeyPair;
 let teamB: NamespaceKeyPair;

@@ -30,8 +30,13 @@ export function tempDir(prefix = "seald-test-"): string {
   return mkdtempSync(join(tmpdir(), prefix));
 }
 
+/** A master key line "<id>:<base64>" whose 32 key bytes are all `fill`: distinct and repeatable. */
+export function masterKeyLine(id: string, fill: number): string {
+  return `${id}:${Buffer.alloc(32, fill).toString("base64")}`;
+}
+
 /** The master key every test server uses unless a test sets its own. */
-export const testMasterKeys = `test:${Buffer.alloc(32, 7).toString("base64")}`;
+export const testMasterKeys = masterKeyLine("test", 7);
 
 /** The bootstrap admin token of every test server. */
 export const adminToken = `seald_${"T".repeat(43)}`;

@@ -7,14 +7,13 @@ import { SecretsService } from "../../gen/secrets/v1/secrets_service_pb.js";
 import { client } from "../harness/clients.js";
 import {
   adminToken,
+  masterKeyLine as key,
   mongoUri,
   spawnSeald,
   startTestSeald,
   tempDir,
   uniqueDatabase,
 } from "../harness/seald.js";
-
-const key = (id: string, fill: number) => `${id}:${Buffer.alloc(32, fill).toString("base64")}`;
 
 describe("master keys across restarts", () => {
   const database = uniqueDatabase("keys");

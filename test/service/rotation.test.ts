@@ -8,9 +8,14 @@ import { decodeStandardBase64 } from "../../src/crypto/base64.js";
 import { sealForPublicKey } from "../../src/crypto/sealed-box.js";
 import { loadSodium } from "../../src/crypto/sodium.js";
 import { client } from "../harness/clients.js";
-import { adminToken, eventually, startTestSeald, uniqueDatabase } from "../harness/seald.js";
+import {
+  adminToken,
+  eventually,
+  masterKeyLine as key,
+  startTestSeald,
+  uniqueDatabase,
+} from "../harness/seald.js";
 
-const key = (id: string, fill: number) => `${id}:${Buffer.alloc(32, fill).toString("base64")}`;
 const fastJob = { batchSize: 10, pauseMs: 40, leaseMs: 800, checkEveryMs: 200 };
 
 describe("master-key rotation without downtime", () => {
