@@ -1,12 +1,13 @@
 /**
  * Lookups by `_id` use the `_id` index on the test and embedded database. FerretDB 1.24 (SQLite)
  * as released filters `_id` on another JSON expression than the one its index is built on, so
- * every GetSecret scanned the whole collection (217 ms at 100,000 secrets); scripts/testdb.mjs
- * builds it with test/testdb/ferretdb-patches.json applied. The check reads SQLite's query plan
+ * every GetSecret scanned the whole collection (217 ms at 100,000 secrets), and it scans for any
+ * numeric `_id` (the audit log's seq); scripts/testdb.mjs builds it with
+ * test/testdb/ferretdb-patches.json applied. The check reads SQLite's query plan
  * through the `explain` command, so it does not depend on timing. On a real mongod (set through
  * SEALD_TEST_MONGODB_URI) that check is skipped: `_id` lookups always use the index there.
  */
-import { type Db, MongoClient } from "mongodb";
+import { type Db, Double, Long, MongoClient } from "mongodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Seald } from "../../src/app.js";
 import { collections } from "../../src/store/schema.js";
@@ -47,6 +48,41 @@ describe("_id lookups", () => {
       expect(lines, name).toHaveLength(1);
       expect(lines[0], name).toMatch(/ detail=SEARCH \S+ USING INDEX \S+__id_ \(<expr>=\?\)$/);
     }
+    // The audit log's _id is its seq, a number.
+    for (const id of [5, 0, 2.5, new Double(7), Long.fromNumber(9)]) {
+      const lines = await plan(db, collections.audit, { _id: id });
+      expect(lines.join("\n"), String(id)).toMatch(/ detail=SEARCH \S+ USING INDEX \S+__id_ /);
+      expect(lines.join("\n"), String(id)).not.toMatch(/ detail=SCAN /);
+    }
+  });
+
+  it("find a numeric _id stored as any equal number, and nothing else", async () => {
+    const c = db.collection<{ _id: number | Double | Long; n: string }>("numeric");
+    await c.insertMany([
+      ...Array.from({ length: 20 }, (_, i) => ({ _id: i + 1, n: "int" })),
+      { _id: new Double(60), n: "double" },
+      { _id: Long.fromNumber(70), n: "long" },
+      { _id: new Double(-0), n: "negative zero" },
+      { _id: 2.5, n: "fraction" },
+      { _id: "5", n: "string" },
+    ]);
+    const n = async (id: number | Double | Long) => (await c.findOne({ _id: id }))?.n;
+    expect(await n(5)).toBe("int");
+    expect(await n(Long.fromNumber(5))).toBe("int");
+    expect(await n(new Double(5))).toBe("int");
+    expect(await n(60)).toBe("double");
+    expect(await n(Long.fromNumber(60))).toBe("double");
+    expect(await n(new Double(70))).toBe("long");
+    expect(await n(70)).toBe("long");
+    expect(await n(0)).toBe("negative zero");
+    expect(await n(new Double(-0))).toBe("negative zero");
+    expect(await n(2.5)).toBe("fraction");
+    expect(await n(2.25)).toBeUndefined();
+    expect(await n(Number.POSITIVE_INFINITY)).toBeUndefined();
+    expect(await n(21)).toBeUndefined();
+    expect((await c.deleteOne({ _id: 7 })).deletedCount).toBe(1);
+    expect(await n(7)).toBeUndefined();
+    expect(await c.countDocuments()).toBe(24);
   });
 
   it("still find, update and delete exactly the document named", async () => {
