@@ -4,13 +4,14 @@
 // the binary exists and was built from the same go.mod, go.sum, main.go and patches.
 //
 // FerretDB is built patched: test/testdb/ferretdb-patches.json lists exact text replacements in
-// its module source (each must match exactly once, or the build fails). The one patch today makes
-// _id lookups use the _id index: FerretDB 1.24 creates indexes on `_ferretdb_sjson->"_id"` but
-// filters on `_ferretdb_sjson->'$._id'`, which SQLite's planner does not match, so every lookup by
-// _id scanned the collection (217 ms at 100,000 secrets). The module is copied from the Go module
-// cache into .cache/testdb-build/, patched there, and used through a `replace` in a generated
-// modfile (go build -modfile), so test/testdb/go.mod stays as committed. The patch changes only
-// the queries, so databases created before it get working indexes without a rebuild.
+// its module source (each must match exactly once, or the build fails). They make _id lookups use
+// the _id index: FerretDB 1.24 creates indexes on `_ferretdb_sjson->"_id"` but filters on
+// `_ferretdb_sjson->'$._id'`, which SQLite's planner does not match, so every lookup by _id
+// scanned the collection (217 ms at 100,000 secrets); and it pushed no numeric _id (the audit
+// log's seq) down to SQLite at all. The module is copied from the Go module cache into
+// .cache/testdb-build/, patched there, and used through a `replace` in a generated modfile
+// (go build -modfile), so test/testdb/go.mod stays as committed. The patches change only
+// the queries, so databases created before them get working indexes without a rebuild.
 //
 //   node scripts/testdb.mjs build    build when missing or stale
 //   node scripts/testdb.mjs start    run it on 127.0.0.1:27017 with files in ./data/testdb
