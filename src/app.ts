@@ -135,6 +135,7 @@ export async function startSeald(
   });
   const keys = new KeysService(keyRing, guard, rewrap, secrets, config.publicKeyGraceMs);
 
+  let startupDone = false;
   const databaseStarted = database.start(shutdown.signal).then(async (started) => {
     if (!started) return false;
     await checkKeysInUse(keyRing, [
@@ -151,10 +152,14 @@ export async function startSeald(
     }
     // Resume a re-wrap job whose holder died, on whichever replica notices first.
     rewrap.supervise();
+    // Only now can every request be answered: before the bootstrap admin exists its token
+    // would be refused, so readiness (and this log line) waits for it, not for the database.
+    startupDone = true;
+    logger.info({}, "ready to serve");
     return true;
   });
   databaseStarted.catch((err: unknown) => logger.fatal({ err }, "database cannot be used"));
-  const readiness = new Readiness(async () => database.isInitialized && (await database.ping()));
+  const readiness = new Readiness(async () => startupDone && (await database.ping()));
   readiness.start();
 
   let listener: Listener;

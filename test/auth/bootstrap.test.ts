@@ -43,7 +43,7 @@ describe("bootstrap", () => {
     expect(await first.exited).toBe(0);
 
     const second = spawnSeald([], env);
-    await second.waitForLog(/"msg":"database ready"/);
+    await second.waitForLog(/"msg":"ready to serve"/);
     const url = `http://${JSON.parse(await second.waitForLog(/"msg":"listening"/)).address}`;
     expect(
       (await client(AccessService, url, token).listPrincipals({})).principals.map((p) => p.name),

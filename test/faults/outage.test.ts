@@ -69,7 +69,7 @@ describe("faults with real processes", () => {
     };
     const first = spawnSeald([], env);
     const url = `http://${JSON.parse(await first.waitForLog(/"msg":"listening"/)).address}`;
-    await first.waitForLog(/"msg":"database ready"/);
+    await first.waitForLog(/"msg":"ready to serve"/);
     const access = client(AccessService, url, adminToken);
     await access.createPrincipal({
       principal: { name: "svc", kind: PrincipalKind.SERVICE_ACCOUNT },
@@ -131,7 +131,7 @@ describe("faults with real processes", () => {
       await second.exited;
     });
     const url2 = `http://${JSON.parse(await second.waitForLog(/"msg":"listening"/)).address}`;
-    await second.waitForLog(/"msg":"database ready"/);
+    await second.waitForLog(/"msg":"ready to serve"/);
     const names = [...acknowledged.keys()];
     const reader = client(SecretsService, url2, svcToken);
     for (let i = 0; i < names.length; i += 100) {

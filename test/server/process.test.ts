@@ -26,7 +26,7 @@ describe("the seald process", () => {
       SEALD_SHUTDOWN_TIMEOUT: "5",
     });
     const url = new URL(listeningUrl(await p.waitForLog(/"msg":"listening"/)));
-    await p.waitForLog(/"msg":"database ready"/);
+    await p.waitForLog(/"msg":"ready to serve"/);
 
     // A Connect JSON call whose body is still arriving when the signal comes.
     const body = JSON.stringify({ service: "" });
@@ -81,6 +81,7 @@ describe("the seald process", () => {
       expect(using.dataDir).toBe(`${dataDir}/db`);
       const ready = JSON.parse(await p.waitForLog(/"msg":"database ready"/, 30_000));
       const url = listeningUrl(await p.waitForLog(/"msg":"listening"/));
+      await p.waitForLog(/"msg":"ready to serve"/);
       expect((await fetch(`${url}/readyz`)).status).toBe(200);
       p.child.kill("SIGINT");
       expect(await p.exited).toBe(0);
