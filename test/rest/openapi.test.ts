@@ -364,6 +364,30 @@ describe("OpenAPI documents", () => {
     conforms("sensu", "GET", provider, await call("GET", `${providers}/env2`, { auth: key }), 404);
   });
 
+  // Found by schemathesis: created_by of any JSON type was silently ignored; Sensu decodes it into
+  // a string, so another type is a malformed body.
+  it("refuses a Sensu body whose metadata.created_by is not a string, naming the field", async () => {
+    const key = `Key ${adminToken}`;
+    const bodies: [string, string, unknown][] = [
+      [
+        `${sensu}/namespaces/{namespace}/secrets/{name}`,
+        `${sensu}/namespaces/ops/secrets/owned`,
+        { metadata: { created_by: {} }, spec: { id: "X", provider: "env" } },
+      ],
+      [
+        `${sensu}/providers/{name}`,
+        `${sensu}/providers/env3`,
+        { type: "Env", metadata: { name: "env3", created_by: 7 }, spec: {} },
+      ],
+    ];
+    for (const [template, path, body] of bodies) {
+      const reply = await call("PUT", path, { auth: key, body });
+      const error = conforms("sensu", "PUT", template, reply, 400);
+      expect(error).toEqual({ message: "metadata.created_by must be a string", code: 1 });
+      conforms("sensu", "GET", template, await call("GET", path, { auth: key }), 404);
+    }
+  });
+
   it("answers a Grafana scenario with documented statuses and bodies", async () => {
     const auth = `Bearer ${adminToken}`;
     const collection = `${grafana}/namespaces/{namespace}/securevalues`;
