@@ -13,6 +13,7 @@ import type { FailureLimiter } from "../auth/rate-limit.js";
 import type { Logger } from "../log.js";
 import { type Metrics, outcomeOf, principalOf } from "../observe.js";
 import { grafanaPrefix, grafanaRoutes } from "../rest/grafana/routes.js";
+import { openapiDialectOf, openapiDocument } from "../rest/openapi.js";
 import { sensuPrefix, sensuRoutes } from "../rest/sensu/routes.js";
 import type { ProvidersService } from "../service/providers.js";
 import { contextValuesFor, requestMeta } from "./context.js";
@@ -88,6 +89,17 @@ export function createHandler(deps: HandlerDeps): RequestHandler {
         (text) => send(res, 200, text, { "content-type": deps.metrics.registry.contentType }),
         () => send(res, 500, "metrics unavailable\n"),
       );
+      return;
+    }
+    const openapi = openapiDialectOf(path);
+    if (openapi) {
+      route = "/openapi";
+      // Public like /healthz: the documents describe the API, they hold nothing of its data.
+      if (req.method !== "GET" && req.method !== "HEAD") {
+        send(res, 405, "method not allowed\n", { allow: "GET, HEAD" });
+        return;
+      }
+      send(res, 200, openapiDocument(openapi), { "content-type": "application/json" });
       return;
     }
     for (const [dialect, prefix, routes] of dialects) {

@@ -91,6 +91,24 @@ const verbs: Record<Route["kind"], Readonly<Record<string, Verb | undefined>>> =
   item: { GET: "get", PUT: "update", DELETE: "delete" },
 };
 
+/** The path template (":param" segments) of each route kind, as match() reads paths. */
+const templates: Record<Route["kind"], string> = {
+  group: "",
+  version: `/${version}`,
+  collection: `/${version}/namespaces/:namespace/${resource}`,
+  item: `/${version}/namespaces/:namespace/${resource}/:name`,
+};
+
+/**
+ * Every method and path template the router serves, read from the verb table it dispatches on,
+ * so the OpenAPI document's tests cannot drift from it.
+ */
+export const grafanaRouteTable: readonly { readonly method: string; readonly path: string }[] = (
+  Object.keys(verbs) as Route["kind"][]
+).flatMap((k) =>
+  Object.keys(verbs[k]).map((method) => ({ method, path: `${grafanaPrefix}${templates[k]}` })),
+);
+
 /** An error that is already an answer (unknown route, wrong method, body too large). */
 class AnswerError extends Error {
   constructor(readonly answer: Answer) {

@@ -388,3 +388,12 @@ const routes = {
     methods: { GET: getProvider, PUT: putProvider, DELETE: deleteProvider },
   },
 } satisfies Record<string, Route>;
+
+/**
+ * Every method and path template (":param" segments) the router serves, read from the table the
+ * router dispatches on, so the OpenAPI document's tests cannot drift from it.
+ */
+export const sensuRouteTable: readonly { readonly method: string; readonly path: string }[] =
+  Object.values(routes as Record<string, Route>).flatMap((r) =>
+    Object.keys(r.methods).map((method) => ({ method, path: `${sensuPrefix}${r.template}` })),
+  );

@@ -168,7 +168,9 @@ function metadataOf(body: Json, url: { name: string; namespace?: string }): Json
       `the namespace of the resource (${namespace}) does not match the namespace of the URI (${url.namespace})`,
     );
   }
-  // created_by is the server's to set, whatever the body says.
+  // created_by is the server's to set, whatever the body says; but like Sensu, which decodes it
+  // into a string field, a body whose created_by is not a string is malformed.
+  optionalString(metadata, "created_by", "metadata.created_by");
   return metadata;
 }
 
