@@ -73,6 +73,8 @@ export interface GrpcFastOptions {
 const compressMinBytes = 1024;
 const compressedFlag = 0b00000001;
 const headerSize = 5;
+// How long a client that was answered before it finished sending may go on sending.
+const earlyCloseMs = 1000;
 
 interface UnaryMethod {
   readonly route: string;
@@ -139,6 +141,8 @@ class Call {
     stream[kCall] = this;
     stream.on("error", onError);
     stream.once("close", onClose);
+    stream.on("data", onData);
+    stream.once("end", onEnd);
     this.responseEncoding = compressionNegotiate(
       options.acceptCompression as Compression[],
       null,
@@ -154,8 +158,6 @@ class Call {
     if (timeout.timeoutMs !== undefined) {
       this.timer = setTimeout(onDeadline, timeout.timeoutMs, this);
     }
-    stream.on("data", onData);
-    stream.once("end", onEnd);
   }
 
   data(chunk: Buffer): void {
@@ -361,8 +363,11 @@ class Call {
 
   wantTrailers(): void {
     this.stream.sendTrailers(this.trailers ?? {});
-    // The client is still sending a request we no longer read: stop it, as gRPC servers do.
-    if (this.early) this.stream.close(constants.NGHTTP2_NO_ERROR);
+    // The client is still sending a request we no longer read. grpc-js resets the stream itself
+    // once it has the status; for a client that does not, reset it with NO_ERROR after a grace
+    // period, as gRPC servers do. Not at once: nghttp2 sends RST_STREAM ahead of queued HEADERS,
+    // and the trailers would be lost.
+    if (this.early && !this.ended) setTimeout(closeEarly, earlyCloseMs, this.stream).unref();
   }
 
   closed(): void {
@@ -412,6 +417,9 @@ function onError(): void {
 }
 function onWantTrailers(this: CallStream): void {
   this[kCall]?.wantTrailers();
+}
+function closeEarly(stream: CallStream): void {
+  if (!stream.closed && !stream.destroyed) stream.close(constants.NGHTTP2_NO_ERROR);
 }
 function onDeadline(call: Call): void {
   call.deadline();
