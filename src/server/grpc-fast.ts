@@ -26,7 +26,7 @@ import {
   Code,
   ConnectError,
   type ContextValues,
-  createHandlerContext,
+  type HandlerContext,
   type Interceptor,
   type MethodImplSpec,
   type ServiceImplSpec,
@@ -81,6 +81,14 @@ interface UnaryMethod {
   readonly spec: MethodImplSpec & { kind: "unary" };
 }
 
+/** What every call of one fast path shares. */
+interface Shared {
+  readonly options: GrpcFastOptions;
+  readonly interceptors: Interceptor[];
+  /** Calls whose implementation runs: their signals abort when the server shuts down. */
+  readonly live: Set<Call>;
+}
+
 const kCall = Symbol("grpc-fast call");
 type CallStream = http2.ServerHttp2Stream & { [kCall]?: Call };
 
@@ -94,7 +102,15 @@ export function createGrpcFastPath(options: GrpcFastOptions): StreamHandler {
       methods.set(route, { route, spec });
     }
   }
-  const interceptors = [...options.interceptors];
+  const shared: Shared = { options, interceptors: [...options.interceptors], live: new Set() };
+  // One listener for every call, rather than one per call on the long-lived shutdown signal.
+  options.shutdownSignal.addEventListener(
+    "abort",
+    () => {
+      for (const call of shared.live) call.abort(options.shutdownSignal.reason);
+    },
+    { once: true },
+  );
   return (stream, headers) => {
     if (headers[":method"] !== "POST") return false;
     const contentType = headers["content-type"];
@@ -105,7 +121,7 @@ export function createGrpcFastPath(options: GrpcFastOptions): StreamHandler {
     if (encoding !== undefined && encoding !== "identity") return false;
     const method = methods.get(headers[":path"] ?? "");
     if (method === undefined) return false;
-    new Call(options, interceptors, stream as CallStream, headers, method);
+    new Call(shared, stream as CallStream, headers, method);
     return true;
   };
 }
@@ -121,7 +137,10 @@ class Call {
   private readonly timeoutMs: number | undefined;
   private timer: NodeJS.Timeout | undefined;
   private readonly responseEncoding: Compression | null;
-  private context: ReturnType<typeof createHandlerContext> | undefined;
+  private context: HandlerContext | undefined;
+  /** The handler context's signal: aborted by the deadline, the client going away, shutdown. */
+  private controller: AbortController | undefined;
+  private readonly options: GrpcFastOptions;
   /** Set once headers are on their way: nothing else is written. */
   private responded = false;
   /** Set when the response went out before the request ended: the stream is reset after it. */
@@ -131,12 +150,13 @@ class Call {
   private trailers: http2.OutgoingHttpHeaders | undefined;
 
   constructor(
-    private readonly options: GrpcFastOptions,
-    private readonly interceptors: Interceptor[],
+    private readonly shared: Shared,
     private readonly stream: CallStream,
     private readonly headers: http2.IncomingHttpHeaders,
     private readonly method: UnaryMethod,
   ) {
+    const options = shared.options;
+    this.options = options;
     this.meta = options.requestMeta(headers, stream.session?.socket?.remoteAddress ?? "");
     stream[kCall] = this;
     stream.on("error", onError);
@@ -232,7 +252,7 @@ class Call {
       return;
     }
     const context = this.createContext();
-    invokeUnaryImplementation(spec, context, input, this.interceptors).then(
+    invokeUnaryImplementation(spec, context, input, this.shared.interceptors).then(
       (output) => this.succeed(output),
       (err: unknown) => this.fail(ConnectError.from(err)),
     );
@@ -251,20 +271,37 @@ class Call {
     const method = this.method.spec.method;
     const scheme = headers[":scheme"] ?? "http";
     const authority = headers[":authority"] ?? headers.host ?? "";
-    this.context = createHandlerContext({
+    // What connect's createHandlerContext builds, with one AbortController instead of two
+    // linked ones and a listener per call on the shutdown signal (a tenth of a no-op call's
+    // time in a profile): the deadline timer, the stream's close and shutdown abort it directly.
+    const controller = new AbortController();
+    this.controller = controller;
+    const shutdown = this.options.shutdownSignal;
+    if (shutdown.aborted) controller.abort(shutdown.reason);
+    else this.shared.live.add(this);
+    const timeoutMs = this.timeoutMs;
+    const deadline = timeoutMs === undefined ? undefined : Date.now() + timeoutMs;
+    this.context = {
       service: method.parent,
       method,
       protocolName: "grpc",
       requestMethod: "POST",
       url: `${scheme}://${authority}${this.method.route}`,
-      ...(this.timeoutMs === undefined ? {} : { timeoutMs: this.timeoutMs }),
-      shutdownSignal: this.options.shutdownSignal,
-      requestHeader,
-      responseHeader: this.baseHeaders(),
-      responseTrailer: { "grpc-status": grpcStatusOk },
-      contextValues: this.options.contextValues(this.meta),
-    });
+      signal: controller.signal,
+      timeoutMs: deadline === undefined ? noTimeout : () => deadline - Date.now(),
+      requestHeader: new Headers(requestHeader),
+      responseHeader: new Headers(this.baseHeaders()),
+      responseTrailer: new Headers({ "grpc-status": grpcStatusOk }),
+      values: this.options.contextValues(this.meta),
+    };
     return this.context;
+  }
+
+  /** Aborts the handler's signal, once. */
+  abort(reason: unknown): void {
+    this.shared.live.delete(this);
+    const controller = this.controller;
+    if (controller && !controller.signal.aborted) controller.abort(reason);
   }
 
   /** The response headers connect's gRPC handler starts from. */
@@ -313,7 +350,7 @@ class Call {
     if (this.responded || this.stream.destroyed) return;
     // Errors raised before the interceptors ran (framing, decoding) are outcomes too.
     noteOutcome(this.meta, Code[error.code] ?? "unknown");
-    this.context?.abort(error);
+    this.abort(error);
     this.respond(undefined, error);
   }
 
@@ -349,7 +386,7 @@ class Call {
     if (frame) stream.end(frame);
     else stream.end();
     // The call is over for the implementation: release its signal's listeners.
-    if (context && !error) context.abort(callFinished);
+    if (!error) this.abort(callFinished);
   }
 
   private body(): Buffer {
@@ -376,7 +413,7 @@ class Call {
       // The client went away (cancelled, or its connection dropped): abort the handler's signal.
       this.responded = true;
       const rst = this.stream.rstCode ?? 0;
-      this.context?.abort(
+      this.abort(
         new ConnectError(
           `http/2 stream closed with error code 0x${rst.toString(16)}`,
           rst === constants.NGHTTP2_CANCEL ? Code.Canceled : Code.Aborted,
@@ -420,6 +457,9 @@ function onWantTrailers(this: CallStream): void {
 }
 function closeEarly(stream: CallStream): void {
   if (!stream.closed && !stream.destroyed) stream.close(constants.NGHTTP2_NO_ERROR);
+}
+function noTimeout(): undefined {
+  return undefined;
 }
 function onDeadline(call: Call): void {
   call.deadline();
