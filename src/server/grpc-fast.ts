@@ -160,9 +160,10 @@ class Call {
     this.meta = options.requestMeta(headers, stream.session?.socket?.remoteAddress ?? "");
     stream[kCall] = this;
     stream.on("error", onError);
-    stream.once("close", onClose);
+    // 'on', not 'once': these fire at most once per stream, and once() allocates a wrapper.
+    stream.on("close", onClose);
     stream.on("data", onData);
-    stream.once("end", onEnd);
+    stream.on("end", onEnd);
     this.responseEncoding = compressionNegotiate(
       options.acceptCompression as Compression[],
       null,
@@ -382,7 +383,7 @@ class Call {
     this.trailers = trailers;
     this.early = !this.ended;
     stream.respond(headers, { waitForTrailers: true });
-    stream.once("wantTrailers", onWantTrailers);
+    stream.on("wantTrailers", onWantTrailers);
     if (frame) stream.end(frame);
     else stream.end();
     // The call is over for the implementation: release its signal's listeners.

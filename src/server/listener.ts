@@ -80,7 +80,7 @@ export async function listen(options: ListenOptions): Promise<Listener> {
     server.on("stream", (stream, headers, ...rest) => {
       if (fast(stream, headers)) {
         inFlight++;
-        stream.once("close", onStreamClose);
+        stream.on("close", onStreamClose);
         return;
       }
       compat.call(server, stream, headers, ...rest);
