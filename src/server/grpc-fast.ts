@@ -75,6 +75,7 @@ const compressedFlag = 0b00000001;
 const headerSize = 5;
 // How long a client that was answered before it finished sending may go on sending.
 const earlyCloseMs = 1000;
+const maxTimerMs = 2 ** 31 - 1;
 
 interface UnaryMethod {
   readonly route: string;
@@ -176,7 +177,8 @@ class Call {
       this.fail(timeout.error);
       return;
     }
-    if (timeout.timeoutMs !== undefined) {
+    // Past setTimeout's range (about 24.8 days) a timer would fire at once: no timer then.
+    if (timeout.timeoutMs !== undefined && timeout.timeoutMs <= maxTimerMs) {
       this.timer = setTimeout(onDeadline, timeout.timeoutMs, this);
     }
   }
@@ -196,8 +198,20 @@ class Call {
             Code.ResourceExhausted,
           ),
         );
+        return;
       }
     }
+    // Bytes past the one message: refuse now rather than buffer whatever the client sends.
+    if (this.declared >= 0 && this.received > headerSize + this.declared) this.extra();
+  }
+
+  private extra(): void {
+    this.fail(
+      new ConnectError(
+        "protocol error: received extra input message for unary method",
+        Code.InvalidArgument,
+      ),
+    );
   }
 
   end(): void {
@@ -220,12 +234,7 @@ class Call {
       return;
     }
     if (body.length > headerSize + length) {
-      this.fail(
-        new ConnectError(
-          "protocol error: received extra input message for unary method",
-          Code.InvalidArgument,
-        ),
-      );
+      this.extra();
       return;
     }
     if (((body[0] ?? 0) & compressedFlag) !== 0) {
@@ -382,10 +391,16 @@ class Call {
     });
     this.trailers = trailers;
     this.early = !this.ended;
-    stream.respond(headers, { waitForTrailers: true });
-    stream.on("wantTrailers", onWantTrailers);
-    if (frame) stream.end(frame);
-    else stream.end();
+    try {
+      stream.respond(headers, { waitForTrailers: true });
+      stream.on("wantTrailers", onWantTrailers);
+      if (frame) stream.end(frame);
+      else stream.end();
+    } catch {
+      // The stream went away between the check and the write (a reset in flight): nothing can
+      // reach the client any more.
+      stream.destroy();
+    }
     // The call is over for the implementation: release its signal's listeners.
     if (!error) this.abort(callFinished);
   }
