@@ -6,12 +6,27 @@
 import * as http2 from "node:http2";
 import { Writable } from "node:stream";
 import { create, toBinary } from "@bufbuild/protobuf";
+import {
+  Code,
+  ConnectError,
+  createServiceImplSpec,
+  type Interceptor,
+  type ServiceImpl,
+} from "@connectrpc/connect";
+import { compressionBrotli, compressionGzip, connectNodeAdapter } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { HealthCheckRequestSchema } from "../../gen/grpc/health/v1/health_pb.js";
+import {
+  Health,
+  HealthCheckRequestSchema,
+  HealthCheckResponse_ServingStatus,
+} from "../../gen/grpc/health/v1/health_pb.js";
 import { GetSecretRequestSchema, SecretsService } from "../../gen/secrets/v1/secrets_service_pb.js";
 import { type Seald, startSeald } from "../../src/app.js";
 import { createLogger } from "../../src/log.js";
+import { contextValuesOf } from "../../src/server/context.js";
+import { createGrpcFastPath } from "../../src/server/grpc-fast.js";
 import { maxRequestBytes } from "../../src/server/http.js";
+import { type Listener, listen } from "../../src/server/listener.js";
 import { client } from "../harness/clients.js";
 import { bearer, grpc, grpcClient, unary } from "../harness/grpc.js";
 import { adminToken, testConfig } from "../harness/seald.js";
@@ -336,5 +351,78 @@ describe("the lean unary gRPC path", () => {
     expect(fast.trailers["grpc-status"]).toBe("8");
     expect(fast.trailers["retry-after"]).toMatch(/^\d+$/);
     expect(fast.trailers).toEqual(viaConnect.trailers);
+  });
+});
+
+describe("the lean path and connect on an implementation that uses its whole context", () => {
+  // Reads the request headers and the signal, sets response headers and trailers, throws with
+  // metadata; behind an interceptor that copies the request, as interceptors may.
+  const impl: ServiceImpl<typeof Health> = {
+    async check(req, ctx) {
+      ctx.responseHeader.set("x-impl", ctx.requestHeader.get("x-client") ?? "none");
+      ctx.responseTrailer.set("x-aborted", String(ctx.signal.aborted));
+      ctx.responseTrailer.set("x-deadline", String(ctx.timeoutMs() !== undefined));
+      if (req.service === "fail") {
+        throw new ConnectError("failed: 100%", Code.FailedPrecondition, { "x-meta": "m" });
+      }
+      return { status: HealthCheckResponse_ServingStatus.SERVING };
+    },
+    async *watch() {},
+  };
+  const copying: Interceptor = (next) => (req) => next({ ...req });
+  const acceptCompression = [compressionGzip, compressionBrotli];
+  const shutdown = new AbortController();
+  let listener: Listener;
+  let url: string;
+
+  beforeAll(async () => {
+    const connect = connectNodeAdapter({
+      routes: (router) => router.service(Health, impl),
+      interceptors: [copying],
+      acceptCompression,
+    });
+    listener = await listen({
+      host: "127.0.0.1",
+      port: 0,
+      handler: (req, res) => {
+        res.setHeader("x-request-id", "fixed");
+        connect(req, res);
+      },
+      stream: createGrpcFastPath({
+        services: [createServiceImplSpec<typeof Health>(Health, impl)],
+        interceptors: [copying],
+        readMaxBytes: 1024,
+        acceptCompression,
+        shutdownSignal: shutdown.signal,
+        requestMeta: (_headers, remoteAddress) => ({ requestId: "fixed", remoteAddress }),
+        contextValues: contextValuesOf,
+        finished: () => {},
+      }),
+    });
+    url = `http://127.0.0.1:${listener.address.port}`;
+  });
+  afterAll(async () => {
+    await listener?.close(100);
+  });
+
+  it("answers both ways alike", async () => {
+    const path = "/grpc.health.v1.Health/Check";
+    for (const [service, headers] of [
+      ["", { "x-client": "c1" }],
+      ["", { "grpc-timeout": "5S" }],
+      ["fail", { "x-client": "c2", "grpc-accept-encoding": "gzip" }],
+    ] as const) {
+      const body = frame(
+        toBinary(HealthCheckRequestSchema, create(HealthCheckRequestSchema, { service })),
+      );
+      const fast = await raw(url, path, body, headers);
+      const viaConnect = await raw(url, `${path}?via=connect`, body, headers);
+      expect(fast.headers, service).toEqual(
+        expect.objectContaining({ "x-impl": headers["x-client" as never] ?? "none" }),
+      );
+      expect(comparable(fast.headers), service).toEqual(comparable(viaConnect.headers));
+      expect(fast.data.toString("hex"), service).toBe(viaConnect.data.toString("hex"));
+      expect(fast.trailers, service).toEqual(viaConnect.trailers);
+    }
   });
 });
