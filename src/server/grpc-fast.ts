@@ -14,10 +14,13 @@
  * Where it answers differently from connect, on purpose:
  * - a request message that does not decode is InvalidArgument (connect says Internal);
  * - a second message in a unary request is InvalidArgument (connect says Unimplemented);
- * - a declared message length over the limit is answered at once and the stream reset with
- *   NO_ERROR, without waiting for the bytes;
+ * - a declared message length over the limit, or bytes past the one message, are answered at
+ *   once without waiting for (or buffering) the rest; a client that keeps sending is reset with
+ *   NO_ERROR after a grace period;
  * - when grpc-timeout passes, the call is answered DeadlineExceeded at once (connect aborts the
- *   handler's signal and waits for the implementation to give up).
+ *   handler's signal and waits for the implementation to give up);
+ * - errors raised before the interceptors run, and a client going away, are noted as the call's
+ *   outcome for the request log and metrics (connect's path logs them as HTTP status "200").
  */
 import type * as http2 from "node:http2";
 import { constants } from "node:http2";
