@@ -168,7 +168,7 @@ export async function startSeald(
       host: config.listen.host,
       port: config.listen.port,
       tls: config.tls,
-      handler: createHandler({
+      ...createHandler({
         logger,
         readiness,
         shutdown: shutdown.signal,

@@ -39,8 +39,13 @@ export function requestMeta(req: IncomingMessage | Http2ServerRequest): RequestM
 
 /** Builds the per-request context values from the Node request. */
 export function contextValuesFor(req: IncomingMessage | Http2ServerRequest): ContextValues {
+  return contextValuesOf(requestMeta(req));
+}
+
+/** The per-request context values of a request whose RequestMeta is already known. */
+export function contextValuesOf(meta: RequestMeta): ContextValues {
   const values = createContextValues();
-  values.set(kRequestMeta, requestMeta(req));
+  values.set(kRequestMeta, meta);
   return values;
 }
 

@@ -7,8 +7,9 @@
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
-import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { compressionBrotli, compressionGzip, connectNodeAdapter } from "@connectrpc/connect-node";
 import type { Authenticator } from "../auth/authenticate.js";
+import type { RequestMeta } from "../auth/caller.js";
 import type { FailureLimiter } from "../auth/rate-limit.js";
 import type { Logger } from "../log.js";
 import { type Metrics, outcomeOf, principalOf } from "../observe.js";
@@ -16,11 +17,12 @@ import { grafanaPrefix, grafanaRoutes } from "../rest/grafana/routes.js";
 import { openapiDialectOf, openapiDocument } from "../rest/openapi.js";
 import { sensuPrefix, sensuRoutes } from "../rest/sensu/routes.js";
 import type { ProvidersService } from "../service/providers.js";
-import { contextValuesFor, requestMeta } from "./context.js";
+import { contextValuesFor, contextValuesOf, requestIdFrom, requestMeta } from "./context.js";
+import { createGrpcFastPath, type StreamHandler } from "./grpc-fast.js";
 import { interceptors } from "./interceptors.js";
 import type { RequestHandler } from "./listener.js";
 import type { Readiness } from "./readiness.js";
-import { publicServices, type RouteDeps, routes, servedServices } from "./routes.js";
+import { publicServices, type RouteDeps, routes, servedServices, services } from "./routes.js";
 
 type Res = ServerResponse | Http2ServerResponse;
 
@@ -36,14 +38,40 @@ export interface HandlerDeps extends RouteDeps {
 /** Largest request message accepted by the RPC protocols. */
 export const maxRequestBytes = 4 * 1024 * 1024;
 
+/** What the one port runs: the request handler, and the lean gRPC path for HTTP/2 streams. */
+export interface Handlers {
+  readonly handler: RequestHandler;
+  /** Takes the unary gRPC calls it can answer without Node's compatibility layer. */
+  readonly stream: StreamHandler;
+}
+
 /** Builds the request handler for the one port. */
-export function createHandler(deps: HandlerDeps): RequestHandler {
+export function createHandler(deps: HandlerDeps): Handlers {
+  const served = services(deps);
+  const chain = interceptors({ ...deps, publicServices });
+  // connect-node's default, stated so that the lean gRPC path negotiates the same.
+  const acceptCompression = [compressionGzip, compressionBrotli];
   const connect = connectNodeAdapter({
-    routes: routes(deps),
-    interceptors: interceptors({ ...deps, publicServices }),
+    routes: routes(served),
+    interceptors: chain,
     contextValues: contextValuesFor,
     readMaxBytes: maxRequestBytes,
     shutdownSignal: deps.shutdown,
+    acceptCompression,
+  });
+  const stream = createGrpcFastPath({
+    services: served.map((s) => s.spec),
+    interceptors: chain,
+    readMaxBytes: maxRequestBytes,
+    acceptCompression,
+    shutdownSignal: deps.shutdown,
+    requestMeta: (headers, remoteAddress) => ({
+      requestId: requestIdFrom(headers["x-request-id"]),
+      remoteAddress,
+    }),
+    contextValues: contextValuesOf,
+    finished: (meta, route, status, started) =>
+      logRequest(deps, { meta, protocol: "grpc", method: "POST", route, status, started }),
   });
   const dialects: [string, string, RequestHandler][] = [
     ["sensu", sensuPrefix, sensuRoutes(deps)],
@@ -54,33 +82,23 @@ export function createHandler(deps: HandlerDeps): RequestHandler {
       service.methods.map((m) => `/${service.typeName}/${m.name}`),
     ),
   );
-  return (req: IncomingMessage | Http2ServerRequest, res: Res) => {
+  const handler = (req: IncomingMessage | Http2ServerRequest, res: Res) => {
     const started = process.hrtime.bigint();
     const meta = requestMeta(req);
     res.setHeader("x-request-id", meta.requestId);
     const path = (req.url ?? "/").split("?", 1)[0] ?? "/";
     let protocol = "http";
     let route = "other";
-    res.once("close", () => {
-      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      const outcome = outcomeOf(meta) ?? String(res.statusCode);
-      deps.metrics.requests.inc({ protocol, route, outcome });
-      deps.metrics.requestSeconds.observe({ protocol, route, outcome }, seconds);
-      const line = {
-        requestId: meta.requestId,
-        remoteAddress: meta.remoteAddress,
-        principal: principalOf(meta),
+    res.once("close", () =>
+      logRequest(deps, {
+        meta,
         protocol,
         method: req.method,
         route,
         status: res.statusCode,
-        outcome,
-        durationMs: Math.round(seconds * 1e6) / 1000,
-      };
-      // Probes and scrapes come every few seconds; keep them out of the info log.
-      if (protocol === "http") deps.logger.debug(line, "request");
-      else deps.logger.info(line, "request");
-    });
+        started,
+      }),
+    );
     if (path === "/healthz" || path === "/readyz" || path === "/metrics") route = path;
     if (path === "/healthz") return probe(req, res, async () => true);
     if (path === "/readyz") return probe(req, res, () => deps.readiness.check());
@@ -114,6 +132,41 @@ export function createHandler(deps: HandlerDeps): RequestHandler {
     route = rpcPaths.has(path) ? path : "unknown";
     connect(req, res);
   };
+  return { handler, stream };
+}
+
+/** One finished request, as its log line and metrics record it. */
+interface FinishedRequest {
+  readonly meta: RequestMeta;
+  readonly protocol: string;
+  readonly method: string | undefined;
+  readonly route: string;
+  readonly status: number;
+  /** process.hrtime.bigint() when the request arrived. */
+  readonly started: bigint;
+}
+
+/** Writes a finished request's log line and metrics; both request paths end here. */
+function logRequest(deps: Pick<HandlerDeps, "logger" | "metrics">, r: FinishedRequest): void {
+  const seconds = Number(process.hrtime.bigint() - r.started) / 1e9;
+  const outcome = outcomeOf(r.meta) ?? String(r.status);
+  const { protocol, route } = r;
+  deps.metrics.requests.inc({ protocol, route, outcome });
+  deps.metrics.requestSeconds.observe({ protocol, route, outcome }, seconds);
+  const line = {
+    requestId: r.meta.requestId,
+    remoteAddress: r.meta.remoteAddress,
+    principal: principalOf(r.meta),
+    protocol,
+    method: r.method,
+    route,
+    status: r.status,
+    outcome,
+    durationMs: Math.round(seconds * 1e6) / 1000,
+  };
+  // Probes and scrapes come every few seconds; keep them out of the info log.
+  if (protocol === "http") deps.logger.debug(line, "request");
+  else deps.logger.info(line, "request");
 }
 
 function rpcProtocol(contentType: string | undefined): string {

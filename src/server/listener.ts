@@ -9,6 +9,7 @@ import * as http from "node:http";
 import * as http2 from "node:http2";
 import * as net from "node:net";
 import type { Duplex } from "node:stream";
+import type { StreamHandler } from "./grpc-fast.js";
 
 export type RequestHandler = (
   req: http.IncomingMessage | http2.Http2ServerRequest,
@@ -20,6 +21,11 @@ export interface ListenOptions {
   readonly port: number;
   readonly tls?: { readonly cert: Buffer; readonly key: Buffer } | undefined;
   readonly handler: RequestHandler;
+  /**
+   * Sees every HTTP/2 stream first and may answer it itself; a stream it declines goes to
+   * handler through Node's compatibility layer.
+   */
+  readonly stream?: StreamHandler | undefined;
 }
 
 /** A bound port serving requests. */
@@ -55,6 +61,32 @@ export async function listen(options: ListenOptions): Promise<Listener> {
     options.handler(req, res);
   };
 
+  const onStreamClose = () => {
+    inFlight--;
+    if (draining && inFlight === 0) drained?.();
+  };
+  // http2.createServer(handler) puts Node's compatibility layer (Http2ServerRequest/Response)
+  // on the server as a 'stream' listener. Take that listener off and call it, with the same
+  // arguments, for every stream the lean path declines: only public EventEmitter API, and the
+  // compatibility layer sees exactly the streams it would have seen, minus those taken.
+  const takeStreams = (server: http2.Http2Server | http2.Http2SecureServer) => {
+    const fast = options.stream;
+    if (!fast) return;
+    const [compat, ...others] = server.listeners("stream") as ((...args: unknown[]) => void)[];
+    if (!compat || others.length > 0) {
+      throw new Error("expected exactly one 'stream' listener (the compatibility layer)");
+    }
+    server.removeListener("stream", compat);
+    server.on("stream", (stream, headers, ...rest) => {
+      if (fast(stream, headers)) {
+        inFlight++;
+        stream.on("close", onStreamClose);
+        return;
+      }
+      compat.call(server, stream, headers, ...rest);
+    });
+  };
+
   const track = (socket: Duplex) => {
     sockets.add(socket);
     socket.once("close", () => sockets.delete(socket));
@@ -78,11 +110,13 @@ export async function listen(options: ListenOptions): Promise<Listener> {
     );
     secure.on("secureConnection", track);
     secure.on("session", trackSession);
+    takeStreams(secure);
     server = secure;
   } else {
     const h1 = http.createServer(handler);
     const h2 = http2.createServer(handler);
     h2.on("session", trackSession);
+    takeStreams(h2);
     servers.push(h1, h2);
     server = net.createServer((socket) => {
       track(socket);

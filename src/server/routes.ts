@@ -1,7 +1,13 @@
 /**
  * Every Connect service seald serves, registered in this one file.
  */
-import type { ConnectRouter } from "@connectrpc/connect";
+import type { DescService } from "@bufbuild/protobuf";
+import {
+  type ConnectRouter,
+  createServiceImplSpec,
+  type ServiceImpl,
+  type ServiceImplSpec,
+} from "@connectrpc/connect";
 import { Health } from "../../gen/grpc/health/v1/health_pb.js";
 import { ServerReflection as ServerReflectionV1 } from "../../gen/grpc/reflection/v1/reflection_pb.js";
 import { ServerReflection as ServerReflectionV1alpha } from "../../gen/grpc/reflection/v1alpha/reflection_pb.js";
@@ -46,23 +52,46 @@ export const publicServices: ReadonlySet<string> = new Set([
 /** Every service the router serves. */
 export const servedServices = [...appServices, Health, ServerReflectionV1, ServerReflectionV1alpha];
 
-/** Registers every service on a router. */
-export function routes(deps: RouteDeps): (router: ConnectRouter) => void {
+/**
+ * One served service: its implementation as Connect's spec (what the lean gRPC path in
+ * grpc-fast.ts calls) and the registration of that same implementation object on a router.
+ */
+export interface ServedService {
+  readonly spec: ServiceImplSpec;
+  register(router: ConnectRouter): void;
+}
+
+function served<S extends DescService>(service: S, impl: ServiceImpl<S>): ServedService {
+  return {
+    spec: createServiceImplSpec(service, impl),
+    register: (router) => router.service(service, impl),
+  };
+}
+
+/** Builds every service implementation once, so every protocol path calls the same objects. */
+export function services(deps: RouteDeps): ServedService[] {
   const index = new ReflectionIndex(servedServices);
-  return (router) => {
-    router.service(SecretsService, secretsRpc(deps.secrets));
-    router.service(AccessService, accessRpc(deps.access));
-    router.service(AuditService, auditRpc(deps.audit, deps.guard));
-    router.service(KeysService, keysRpc(deps.keys));
-    router.service(
+  return [
+    served(SecretsService, secretsRpc(deps.secrets)),
+    served(AccessService, accessRpc(deps.access)),
+    served(AuditService, auditRpc(deps.audit, deps.guard)),
+    served(KeysService, keysRpc(deps.keys)),
+    served(
       Health,
       healthService(
         deps.readiness,
         appServices.map((s) => s.typeName),
         deps.shutdown,
       ),
-    );
-    router.service(ServerReflectionV1, reflectionV1(index));
-    router.service(ServerReflectionV1alpha, reflectionV1alpha(index));
+    ),
+    served(ServerReflectionV1, reflectionV1(index)),
+    served(ServerReflectionV1alpha, reflectionV1alpha(index)),
+  ];
+}
+
+/** Registers every service on a router. */
+export function routes(all: readonly ServedService[]): (router: ConnectRouter) => void {
+  return (router) => {
+    for (const s of all) s.register(router);
   };
 }
