@@ -15,6 +15,7 @@ import type { Logger } from "../log.js";
 import { type Metrics, outcomeOf, principalOf } from "../observe.js";
 import { grafanaPrefix, grafanaRoutes } from "../rest/grafana/routes.js";
 import { openapiDialectOf, openapiDocument } from "../rest/openapi.js";
+import { restRouteTemplate } from "../rest/route-label.js";
 import { sensuPrefix, sensuRoutes } from "../rest/sensu/routes.js";
 import type { ProvidersService } from "../service/providers.js";
 import { contextValuesFor, contextValuesOf, requestIdFrom, requestMeta } from "./context.js";
@@ -123,7 +124,7 @@ export function createHandler(deps: HandlerDeps): Handlers {
     for (const [dialect, prefix, routes] of dialects) {
       if (path === prefix || path.startsWith(`${prefix}/`)) {
         protocol = dialect;
-        route = `${req.method} ${routeTemplate(path)}`;
+        route = `${req.method} ${restRouteTemplate(path)}`;
         return routes(req, res);
       }
     }
@@ -173,19 +174,6 @@ function rpcProtocol(contentType: string | undefined): string {
   if (contentType?.startsWith("application/grpc-web")) return "grpc-web";
   if (contentType?.startsWith("application/grpc")) return "grpc";
   return "connect";
-}
-
-/**
- * A REST path with its variable segments replaced, so metric labels and log routes never carry
- * a namespace, secret or provider name: the segment after "namespaces", "secrets",
- * "securevalues" or "providers" is a name.
- */
-export function routeTemplate(path: string): string {
-  const segments = path.split("/");
-  const named = new Set(["namespaces", "secrets", "securevalues", "providers"]);
-  return segments
-    .map((s, i) => (i > 0 && named.has(segments[i - 1] ?? "") ? ":name" : s))
-    .join("/");
 }
 
 function probe(

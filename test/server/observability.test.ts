@@ -107,4 +107,22 @@ describe("request logs and metrics", () => {
     expect(text).not.toContain(secretName);
     expect(text).toMatch(/route="unknown"/);
   });
+
+  it("labels REST requests by their route template, never by the names in the path", async () => {
+    const sensu = `/api/enterprise/secrets/v1/namespaces/obs-ns/secrets/${secretName}`;
+    const grafana = `/apis/secret.grafana.app/v1beta1/namespaces/obs-ns/securevalues/${secretName}`;
+    for (const path of [sensu, grafana, `/api/enterprise/secrets/v1/${secretName}/x/y`]) {
+      await fetch(`${seald.url}${path}`, { headers: { authorization: `Bearer ${adminToken}` } });
+    }
+    const text = await (await fetch(`${seald.url}/metrics`)).text();
+    expect(text).not.toContain(secretName);
+    expect(text).not.toContain("obs-ns");
+    expect(text).toContain(
+      'route="GET /api/enterprise/secrets/v1/namespaces/:namespace/secrets/:name"',
+    );
+    expect(text).toContain(
+      'route="GET /apis/secret.grafana.app/v1beta1/namespaces/:namespace/securevalues/:name"',
+    );
+    expect(text).toMatch(/protocol="sensu",route="GET unknown"/);
+  });
 });
