@@ -236,11 +236,14 @@ describe("SecretsService end to end", () => {
     const audited = await client(AuditService, seald.url, adminToken).listAuditEvents({
       principal: "billing",
       action: "secret.securevalues:decrypt",
-      pageSize: 10,
+      pageSize: 100,
     });
-    const outcomes = Object.fromEntries(audited.events.map((e) => [e.name, e.outcome]));
-    expect(outcomes).toEqual({ matrix: "success", "no-such-secret": "not_found" });
-    expect(new Set(audited.events.map((e) => e.requestId)).size).toBe(1);
+    const asked = audited.events.filter((e) => ["matrix", "no-such-secret"].includes(e.name));
+    expect(asked.map((e) => [e.name, e.outcome]).sort()).toEqual([
+      ["matrix", "success"],
+      ["no-such-secret", "not_found"],
+    ]);
+    expect(new Set(asked.map((e) => e.requestId)).size).toBe(1);
     for (const who of ["stranger", "ed", "rootuser", "other-ns"]) {
       const res = await ask(who);
       expect(res.results.matrix?.result, who).toEqual({ case: "error", value: "not authorized" });
