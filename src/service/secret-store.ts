@@ -69,8 +69,12 @@ export interface SecretStore {
     name: string,
     expectedResourceVersion?: string,
   ): Promise<SecretRecord | "conflict" | undefined>;
-  /** A kept older sealed value of the secret with this uid. */
-  getVersion(uid: string, version: number): Promise<Envelope | undefined>;
+  /**
+   * A kept older sealed value of the secret with this uid, whose current version is `current`:
+   * nothing outside the kept window, even where pruning it was missed (a crash, or a lowered
+   * limit).
+   */
+  getVersion(uid: string, version: number, current: number): Promise<Envelope | undefined>;
 
   /** The namespace's sealing key pair, if one was created. */
   getNamespaceKey(namespace: string): Promise<NamespaceKeyPair | undefined>;

@@ -290,6 +290,24 @@ describe("SecretsService end to end", () => {
     expect(await at(3n)).toEqual({ case: "value", value: values[2] });
     expect(await at(2n)).toEqual({ case: "value", value: values[1] });
     expect(await at(1n)).toEqual({ case: "error", value: "not found" });
+    // Pruned, not hidden: only the kept versions are stored.
+    const uid = (await mongo.db(database).collection("secrets").findOne({ name: "history" }))?.uid;
+    const kept = await mongo.db(database).collection("secret_versions").find({ uid }).toArray();
+    expect(kept.map((d) => d.version).sort()).toEqual([2, 3]);
+
+    // A lower limit after a restart serves only the versions inside the new window at once,
+    // before any update has pruned the rest.
+    const lower = await startTestSeald({ database, maxVersions: 2, maxValueBytes: 1024 });
+    try {
+      const billing = client(SecretsService, lower.url, tokens.billing ?? "");
+      const atLower = async (version: bigint) =>
+        (await billing.decryptSecrets({ namespace: "team-a", names: ["history"], version })).results
+          .history?.result;
+      expect(await atLower(3n)).toEqual({ case: "value", value: values[2] });
+      expect(await atLower(2n)).toEqual({ case: "error", value: "not found" });
+    } finally {
+      await lower.close();
+    }
   });
 
   it("updates without a value keep the stored one and the version", async () => {
