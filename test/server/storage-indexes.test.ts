@@ -56,6 +56,29 @@ describe("_id lookups", () => {
     }
   });
 
+  it("search the _id index when the filter holds other fields beside the _id", async (ctx) => {
+    if (!ferretdb) ctx.skip();
+    // Seald's compare-and-set of a secret's head: {_id, rv}.
+    const lines = await plan(db, collections.secrets, { _id: headId("a", "b"), rv: "0011" });
+    expect(lines.join("\n")).toMatch(/ detail=SEARCH \S+ USING INDEX \S+__id_ /);
+    expect(lines.join("\n")).not.toMatch(/ detail=SCAN /);
+  });
+
+  it("apply the rest of the filter after an _id lookup: compare-and-set still compares", async () => {
+    const c = db.collection<{ _id: string; rv: string; n: number }>("cas");
+    await c.insertMany([
+      { _id: "x", rv: "1", n: 1 },
+      { _id: "y", rv: "1", n: 1 },
+    ]);
+    expect((await c.updateOne({ _id: "x", rv: "2" }, { $set: { n: 9 } })).matchedCount).toBe(0);
+    expect((await c.updateOne({ _id: "x", rv: "1" }, { $set: { rv: "2" } })).matchedCount).toBe(1);
+    expect(await c.findOne({ _id: "x", rv: "1" })).toBeNull();
+    expect(await c.findOne({ _id: "x", rv: "2" })).toEqual({ _id: "x", rv: "2", n: 1 });
+    expect((await c.deleteOne({ _id: "y", rv: "2" })).deletedCount).toBe(0);
+    expect((await c.deleteOne({ _id: "y", rv: "1" })).deletedCount).toBe(1);
+    expect(await c.countDocuments()).toBe(1);
+  });
+
   it("find a numeric _id stored as any equal number, and nothing else", async () => {
     const c = db.collection<{ _id: number | string | Double | Long; n: string }>("numeric");
     await c.insertMany([
