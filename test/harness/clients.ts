@@ -5,6 +5,7 @@
 import type { DescService } from "@bufbuild/protobuf";
 import { type Client, createClient, type Interceptor } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
+import { rememberValuesIn } from "./plaintexts.js";
 
 export type Protocol = "grpc" | "connect-json";
 
@@ -17,7 +18,10 @@ export function client<T extends DescService>(
 ): Client<T> {
   const auth: Interceptor = (next) => async (req) => {
     req.header.set("authorization", `Bearer ${token}`);
-    return next(req);
+    if (!req.stream) rememberValuesIn(req.message);
+    const res = await next(req);
+    if (!res.stream) rememberValuesIn(res.message);
+    return res;
   };
   const transport =
     protocol === "grpc"
