@@ -19,6 +19,7 @@ import { restRouteTemplate } from "../rest/route-label.js";
 import { sensuPrefix, sensuRoutes } from "../rest/sensu/routes.js";
 import type { ProvidersService } from "../service/providers.js";
 import { contextValuesFor, contextValuesOf, requestIdFrom, requestMeta } from "./context.js";
+import { answerDecodeFailuresAsInvalid } from "./decode-errors.js";
 import { createGrpcFastPath, type StreamHandler } from "./grpc-fast.js";
 import { interceptors } from "./interceptors.js";
 import type { RequestHandler } from "./listener.js";
@@ -53,7 +54,10 @@ export function createHandler(deps: HandlerDeps): Handlers {
   // connect-node's default, stated so that the lean gRPC path negotiates the same.
   const acceptCompression = [compressionGzip, compressionBrotli];
   const connect = connectNodeAdapter({
-    routes: routes(served),
+    routes: (router) => {
+      routes(served)(router);
+      answerDecodeFailuresAsInvalid(router);
+    },
     interceptors: chain,
     contextValues: contextValuesFor,
     readMaxBytes: maxRequestBytes,
