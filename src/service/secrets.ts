@@ -344,7 +344,9 @@ export class SecretsService {
 
     const wanted = version === 0 ? record.version : version;
     const envelope =
-      wanted === record.version ? record.envelope : await this.store.getVersion(record.uid, wanted, record.version);
+      wanted === record.version
+        ? record.envelope
+        : await this.store.getVersion(record.uid, wanted, record.version);
     if (!envelope) {
       return {
         result: { error: "not found" },
