@@ -9,6 +9,7 @@ import { SecretsService } from "../../gen/secrets/v1/secrets_service_pb.js";
 import type { Seald } from "../../src/app.js";
 import { client } from "../harness/clients.js";
 import { adminToken, startTestSeald, uniqueDatabase } from "../harness/seald.js";
+import { secureValue } from "./securevalue.js";
 
 // biome-ignore lint/suspicious/noExplicitAny: response bodies are checked field by field.
 type Json = any;
@@ -73,16 +74,7 @@ describe("Grafana SecureValue API", () => {
 
   const collection = (ns = "team-a") => `${prefix}/namespaces/${ns}/securevalues`;
   const item = (name: string, ns = "team-a") => `${collection(ns)}/${name}`;
-  const sv = (
-    name: string,
-    spec: Record<string, unknown>,
-    metadata: Record<string, unknown> = {},
-  ) => ({
-    apiVersion: "secret.grafana.app/v1beta1",
-    kind: "SecureValue",
-    metadata: { name, ...metadata },
-    spec,
-  });
+  const sv = secureValue;
   const create = (name: string, spec: Record<string, unknown>, as = "ed") =>
     call("POST", collection(), { as, body: sv(name, spec) });
 

@@ -13,6 +13,7 @@ import { grafanaRouteTable } from "../../src/rest/grafana/routes.js";
 import { sensuRouteTable } from "../../src/rest/sensu/routes.js";
 import { client } from "../harness/clients.js";
 import { adminToken, startTestSeald, uniqueDatabase } from "../harness/seald.js";
+import { secureValue } from "./securevalue.js";
 
 // ajv-formats is CommonJS: its default export arrives wrapped under NodeNext.
 const addFormats = addFormatsModule as unknown as typeof addFormatsModule.default;
@@ -393,16 +394,7 @@ describe("OpenAPI documents", () => {
     const collection = `${grafana}/namespaces/{namespace}/securevalues`;
     const item = `${collection}/{name}`;
     const at = (name = "") => `${grafana}/namespaces/team/securevalues${name ? `/${name}` : ""}`;
-    const sv = (
-      name: string,
-      spec: Record<string, unknown>,
-      metadata: Record<string, unknown> = {},
-    ) => ({
-      apiVersion: "secret.grafana.app/v1beta1",
-      kind: "SecureValue",
-      metadata: { name, ...metadata },
-      spec,
-    });
+    const sv = secureValue;
 
     conforms(
       "grafana",
