@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { pino } from "pino";
-import { inject } from "vitest";
+import { inject, onTestFinished } from "vitest";
 import { type Seald, type StartOptions, startSeald } from "../../src/app.js";
 import type { Config } from "../../src/config.js";
 import { createLogger, type Logger } from "../../src/log.js";
@@ -117,6 +117,15 @@ export function spawnSeald(args: string[], env: Record<string, string>): SealdPr
   const exited = new Promise<number | string>((resolve) =>
     child.once("exit", (code, signal) => resolve(code ?? signal ?? "unknown")),
   );
+  // A test that fails before stopping its process must not leave it (and the embedded database
+  // it may have started) running: when the test ends, SIGTERM lets seald stop its database.
+  onTestFinished(async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    child.kill("SIGTERM");
+    const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
+    await exited;
+    clearTimeout(timer);
+  });
   return {
     child,
     stdout: () => out,
