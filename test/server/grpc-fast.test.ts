@@ -44,6 +44,13 @@ describe("the lean unary gRPC path", () => {
   const lines: Record<string, unknown>[] = [];
   const health = "/grpc.health.v1.Health/Check";
   const getSecret = "/secrets.v1.SecretsService/GetSecret";
+  // A GetSecret request for the secret the tests create, framed for the wire.
+  const big = frame(
+    toBinary(
+      GetSecretRequestSchema,
+      create(GetSecretRequestSchema, { namespace: "fast", name: "big" }),
+    ),
+  );
   const auth = { authorization: `Bearer ${adminToken}` };
 
   beforeAll(async () => {
@@ -84,12 +91,6 @@ describe("the lean unary gRPC path", () => {
       toBinary(
         HealthCheckRequestSchema,
         create(HealthCheckRequestSchema, { service: "no such/ü" }),
-      ),
-    );
-    const big = frame(
-      toBinary(
-        GetSecretRequestSchema,
-        create(GetSecretRequestSchema, { namespace: "fast", name: "big" }),
       ),
     );
     const cases: [string, string, Buffer, http2.OutgoingHttpHeaders][] = [
@@ -183,15 +184,9 @@ describe("the lean unary gRPC path", () => {
   });
 
   it("answers DeadlineExceeded when grpc-timeout passes before the implementation answers", async () => {
-    const body = frame(
-      toBinary(
-        GetSecretRequestSchema,
-        create(GetSecretRequestSchema, { namespace: "fast", name: "big" }),
-      ),
-    );
-    const res = await raw(seald.url, getSecret, body, { ...auth, "grpc-timeout": "0m" });
+    const res = await raw(seald.url, getSecret, big, { ...auth, "grpc-timeout": "0m" });
     expect(res.trailers["grpc-status"]).toBe("4");
-    const bad = await raw(seald.url, getSecret, body, { ...auth, "grpc-timeout": "soon" });
+    const bad = await raw(seald.url, getSecret, big, { ...auth, "grpc-timeout": "soon" });
     expect(bad.trailers["grpc-status"]).toBe("3");
     // A grpc-js client with a deadline that leaves time still succeeds.
     const c = grpcClient(SecretsService, seald.address);
@@ -227,13 +222,7 @@ describe("the lean unary gRPC path", () => {
   });
 
   it("echoes x-request-id and writes the request log line and metric", async () => {
-    const body = frame(
-      toBinary(
-        GetSecretRequestSchema,
-        create(GetSecretRequestSchema, { namespace: "fast", name: "big" }),
-      ),
-    );
-    const res = await raw(seald.url, getSecret, body, { ...auth, "x-request-id": "fast-trace-1" });
+    const res = await raw(seald.url, getSecret, big, { ...auth, "x-request-id": "fast-trace-1" });
     expect(res.headers["x-request-id"]).toBe("fast-trace-1");
     expect(res.trailers["grpc-status"]).toBe("0");
     await new Promise((r) => setTimeout(r, 50));
