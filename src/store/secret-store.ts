@@ -254,6 +254,8 @@ export function mongoSecretStore(
   const keys = db.collection<NamespaceKeyDoc>(collections.namespaceKeys);
   const transitions = db.collection<TransitionDoc>(collections.secretTransitions);
   const staleClaimMs = options.staleClaimMs ?? 10_000;
+  /** The oldest version kept while `current` is the secret's version (maxVersions counts it). */
+  const oldestKept = (current: number) => current - options.maxVersions + 1;
 
   /** Applies a claimed transition; false when the head was no longer at `from`. */
   const apply = async (head: string, from: string, next: SecretDoc | null): Promise<boolean> => {
@@ -353,8 +355,7 @@ export function mongoSecretStore(
       // uid and version scanned every kept version of every secret, ~180 ms an update at 1,000
       // secrets). Usually exactly one. A prune missed by a crash, or left by a lowered limit, is
       // never served (getVersion checks the window) and goes when the secret is deleted.
-      const pruneFrom = Math.max(1, previous.version - options.maxVersions + 1);
-      for (let v = pruneFrom; v <= next.version - options.maxVersions; v++) {
+      for (let v = Math.max(1, oldestKept(previous.version)); v < oldestKept(next.version); v++) {
         await versions.deleteOne({ _id: `${next.uid}/${v}` });
       }
       return "updated";
@@ -373,7 +374,7 @@ export function mongoSecretStore(
     },
 
     async getVersion(uid, version, current) {
-      if (version <= current - options.maxVersions || version >= current) return undefined;
+      if (version < oldestKept(current) || version >= current) return undefined;
       const d = await versions.findOne({ _id: `${uid}/${version}` });
       return d ? fromSealed(d.sealed) : undefined;
     },
