@@ -6,24 +6,25 @@ import { join } from "node:path";
 import { ConnectionString } from "mongodb-connection-string-url";
 import { AuditLog } from "./auth/audit.js";
 import { Authenticator } from "./auth/authenticate.js";
+import { Guard } from "./auth/guard.js";
 import { FailureLimiter } from "./auth/rate-limit.js";
 import { type Config, ConfigError, settings } from "./config.js";
 import { deriveSubkey, type KeyRing, KeyRingError } from "./crypto/keyring.js";
 import { loadSodium } from "./crypto/sodium.js";
-import { loadKeyRing } from "./keys.js";
 import type { Logger } from "./log.js";
-import { Metrics } from "./observe.js";
+import { loadKeyRing } from "./master-keys.js";
 import { createHandler } from "./server/http.js";
 import { type Listener, listen } from "./server/listener.js";
+import { Metrics } from "./server/metrics.js";
 import { Readiness } from "./server/readiness.js";
-import { AccessService } from "./service/access.js";
+import { AccessUseCases } from "./service/access.js";
 import { bootstrapAdmin } from "./service/bootstrap.js";
-import { Guard } from "./service/guard.js";
-import { EnvKeepers } from "./service/keepers.js";
-import { KeysService } from "./service/keys.js";
-import { ProvidersService } from "./service/providers.js";
+import { EnvKeepers } from "./service/env-keeper.js";
+import { KeyUseCases } from "./service/key-admin.js";
+import { ProviderUseCases } from "./service/providers.js";
 import { RewrapJob, type RewrapOptions } from "./service/rewrap.js";
-import { defaultLimits, SecretsService } from "./service/secrets.js";
+import { defaultLimits } from "./service/secret-rules.js";
+import { SecretUseCases } from "./service/secrets.js";
 import { mongoAccessStore } from "./store/access-store.js";
 import { mongoAuditStore } from "./store/audit-store.js";
 import { Database } from "./store/database.js";
@@ -103,25 +104,24 @@ export async function startSeald(
     maxFailures: config.authMaxFailures,
     windowMs: config.authFailureWindowMs,
   });
-  const access = new AccessService(accessStore, keyRing, guard, authenticator);
+  const access = new AccessUseCases(accessStore, keyRing, guard, authenticator);
   const secretStore = translatingOutages(
     mongoSecretStore(database.db, { maxVersions: config.maxVersions }),
   );
   // External keepers resolve through the providers: a keeper names a provider, whose type decides.
-  const providers = new ProvidersService(
+  const providers = new ProviderUseCases(
     translatingOutages(mongoProviderStore(database.db)),
     guard,
     new EnvKeepers(options.providerEnv ?? {}, config.envProviderPrefix),
   );
-  const secrets = new SecretsService(
-    secretStore,
-    keyRing,
+  const secrets = new SecretUseCases({
+    store: secretStore,
+    ring: keyRing,
     guard,
-    providers,
-    { ...defaultLimits, maxValueBytes: config.maxValueBytes },
-    undefined,
-    metrics.secretsObserver(),
-  );
+    keepers: providers,
+    limits: { ...defaultLimits, maxValueBytes: config.maxValueBytes },
+    observer: metrics.secretsObserver(),
+  });
 
   const rewrap = new RewrapJob(mongoRewrapStore(database.db, secretStore), keyRing, {
     ...options.rewrap,
@@ -133,7 +133,13 @@ export async function startSeald(
     },
     onError: (err) => logger.error({ err }, "re-wrap job failed"),
   });
-  const keys = new KeysService(keyRing, guard, rewrap, secrets, config.publicKeyGraceMs);
+  const keys = new KeyUseCases({
+    ring: keyRing,
+    guard,
+    rewrap,
+    namespaceKeys: secrets.namespaceKeys,
+    publicKeyGraceMs: config.publicKeyGraceMs,
+  });
 
   let startupDone = false;
   const databaseStarted = database.start(shutdown.signal).then(async (started) => {

@@ -1,6 +1,7 @@
 /**
- * Configuration: the only module that reads process.env. Every setting comes from a command-line
- * flag or, failing that, its SEALD_* environment variable, or its default; it is parsed and
+ * Server configuration. Every setting comes from a command-line flag or, failing that, its SEALD_*
+ * environment variable, or its default. parseConfig reads no global state: main.ts and the CLI's
+ * `serve` pass it argv and the environment; it is parsed and
  * validated once, and a bad setting becomes a ConfigError naming the variable.
  */
 import { readFileSync } from "node:fs";
@@ -8,6 +9,7 @@ import { isIP } from "node:net";
 import { resolve } from "node:path";
 import { Command, CommanderError, Option } from "commander";
 import { ConnectionString } from "mongodb-connection-string-url";
+import { type LogLevel, logLevels } from "./log.js";
 
 /** A validated, immutable configuration. */
 export interface Config {
@@ -32,9 +34,6 @@ export interface Config {
   /** How long a namespace's previous sealing key is accepted after RotatePublicKey. */
   readonly publicKeyGraceMs: number;
 }
-
-export const logLevels = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
-export type LogLevel = (typeof logLevels)[number];
 
 /** A configuration problem; its message is one line that starts with the variable's name. */
 export class ConfigError extends Error {

@@ -3,9 +3,12 @@
  * defence; the first is that secret material is never put into a log object at all.
  */
 import { type DestinationStream, type Logger, pino } from "pino";
-import type { LogLevel } from "./config.js";
 
 export type { Logger };
+
+/** The levels SEALD_LOG_LEVEL takes, most severe first. */
+export const logLevels = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
+export type LogLevel = (typeof logLevels)[number];
 
 /** Paths pino blanks out wherever they appear in a log object. */
 export const redactPaths = [

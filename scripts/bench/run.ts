@@ -32,7 +32,7 @@ import { sealValue } from "../../src/crypto/envelope.js";
 import { parseMasterKeys } from "../../src/crypto/keyring.js";
 import { SecretValue } from "../../src/crypto/secret-value.js";
 import { loadSodium } from "../../src/crypto/sodium.js";
-import { encodePageToken } from "../../src/service/paging.js";
+import { secretsPageToken } from "../../src/service/secrets.js";
 import { embeddedBinaryPath, startEmbeddedDatabase } from "../../src/store/embedded.js";
 import { GrpcTarget, HttpError, HttpTarget } from "./lib/clients.js";
 import { type Call, drive, Picker, randomBelow } from "./lib/load.js";
@@ -405,7 +405,7 @@ function readOps(ctx: DatasetContext): Op[] {
       concurrencies: [1, 16],
       call: async () => {
         // The token ListSecrets returns after secret size-101 (checked in prepareDataset).
-        const pageToken = encodePageToken({ ns, n: lastAfter });
+        const pageToken = secretsPageToken.encode({ namespace: ns, name: lastAfter });
         const res = await rpc(g, m.listSecrets, { namespace: ns, pageSize: 100, pageToken });
         check(
           res.secrets.length === 100 &&

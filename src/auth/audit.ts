@@ -1,58 +1,27 @@
 /**
  * The tamper-evident audit trail: every write, decrypt and denial becomes a numbered record whose
- * keyed MAC covers its own fields and the previous record's MAC. Someone who can write to the
- * database but does not hold the master key can neither edit a record nor remove one from the
- * middle without verify() naming it, because they cannot recompute the MACs that follow.
- *
- * MAC: BLAKE2b-256 keyed (libsodium crypto_generichash) with a subkey the caller supplies by id,
- * over a canonical, length-prefixed encoding of (seq, prevMac, keyId, the event's fields in a
- * fixed order). Each record names its key id, so the chain survives master key rotation.
+ * keyed MAC covers its own fields and the previous record's MAC (audit-chain.ts). Someone who can
+ * write to the database but does not hold the master key can neither edit a record nor remove one
+ * from the middle without verify() naming it, because they cannot recompute the MACs that follow.
  */
-import { timingSafeEqual } from "node:crypto";
 import { loadSodium } from "../crypto/sodium.js";
-import { invalid } from "../service/errors.js";
-import { decodePageToken, encodePageToken } from "../service/paging.js";
-
-/** How an audited action ended. */
-export const auditOutcomes = [
-  "success",
-  "denied",
-  "unauthenticated",
-  "not_found",
-  "failed",
-  "conflict",
-  "invalid",
-] as const;
-
-/** How an audited action ended. */
-export type AuditOutcome = (typeof auditOutcomes)[number];
-
-/** One audited action: who did what to which secret, and how it ended. */
-export interface AuditEvent {
-  readonly time: Date;
-  /** The authenticated principal, or "" when authentication failed. */
-  readonly principal: string;
-  readonly action: string;
-  readonly namespace: string;
-  readonly name: string;
-  readonly outcome: AuditOutcome;
-  readonly requestId: string;
-  readonly remoteAddress: string;
-  /** Detail for auditors (for example "decryption failed: value did not open"); never a value. */
-  readonly reason?: string;
-}
-
-/** An event as stored: its place in the chain and the keyed MAC that seals it. */
-export interface AuditRecord extends AuditEvent {
-  /** 1, 2, 3, ... with no gaps. */
-  readonly seq: number;
-  /** The previous record's mac (hex), or genesisMac for seq 1. */
-  readonly prevMac: string;
-  /** BLAKE2b-256 keyed MAC (hex) of this record; see auditMac. */
-  readonly mac: string;
-  /** The id of the MAC key, so verification can find it after rotation. */
-  readonly keyId: string;
-}
+import { invalid } from "../domain/errors.js";
+import { maxPageSize, pageTokenCodec } from "../domain/paging.js";
+import {
+  type AuditEvent,
+  type AuditHead,
+  type AuditMacKey,
+  type AuditOutcome,
+  type AuditRecord,
+  auditOutcomes,
+  checkKey,
+  genesisMac,
+  lookUpKey,
+  macWith,
+  type Sodium,
+  sameHex,
+  sealRecords,
+} from "./audit-chain.js";
 
 /** A stored document that no longer has the shape of a record (edited by hand). */
 export interface MalformedAuditRecord {
@@ -63,18 +32,6 @@ export interface MalformedAuditRecord {
 
 /** What a store read yields: a record, or a document that is not one. */
 export type StoredAuditEntry = AuditRecord | MalformedAuditRecord;
-
-/** The newest record's position and MAC: where the next append continues, or an anchor. */
-export interface AuditHead {
-  readonly seq: number;
-  readonly mac: string;
-}
-
-/** A MAC key and its id; keys are 16 to 64 bytes (BLAKE2b's key limits). */
-export interface AuditMacKey {
-  readonly keyId: string;
-  readonly key: Uint8Array;
-}
 
 /** Filters for list(); every given field must match. */
 export interface AuditFilter {
@@ -149,11 +106,12 @@ export interface AuditLogOptions {
   readonly onConflict?: (seq: number) => void;
 }
 
-/** The prevMac of record 1. */
-export const genesisMac = "0".repeat(64);
-
-/** Largest page the list accepts. */
-const maxPageSize = 1000;
+/** An audit list's page token: the seq the next page starts before (the list is newest first). */
+const auditPageToken = pageTokenCodec(
+  { before: "number" },
+  (t) => t.before,
+  (seq: number) => ({ before: seq }),
+);
 
 interface Pending {
   readonly event: AuditEvent;
@@ -232,11 +190,11 @@ export class AuditLog {
     if (filter.since !== undefined) query.since = checkDate("start_time", filter.since);
     if (filter.until !== undefined) query.until = checkDate("end_time", filter.until);
     if (page.pageToken !== undefined && page.pageToken !== "") {
-      const { before } = decodePageToken("page_token", page.pageToken, { before: "number" });
-      if (!Number.isSafeInteger(before) || (before as number) < 1) {
+      const before = auditPageToken.decode("page_token", page.pageToken);
+      if (!Number.isSafeInteger(before) || before < 1) {
         throw invalid([{ field: "page_token", message: "is not a page token this server issued" }]);
       }
-      query.beforeSeq = before as number;
+      query.beforeSeq = before;
     }
     // One more than asked tells whether another page exists without a count.
     const entries = await this.store.find(query, size + 1);
@@ -246,7 +204,7 @@ export class AuditLog {
     const records = shown.filter((e): e is AuditRecord => !("malformed" in e));
     const lastShown = shown.at(-1);
     const nextPageToken =
-      entries.length > size && lastShown ? encodePageToken({ before: lastShown.seq }) : undefined;
+      entries.length > size && lastShown ? auditPageToken.encode(lastShown.seq) : undefined;
     return { records, nextPageToken };
   }
 
@@ -353,7 +311,7 @@ export class AuditLog {
         const key = this.getMacKey();
         if (!key) throw new Error("audit: no active MAC key");
         checkKey(key);
-        records = seal(sodium, pending, head, key);
+        records = sealRecords(sodium, pending, head, key);
         stored = await this.store.insert(records);
       } catch (err) {
         // Not a lost race, and the outcome may be unknown (a dropped connection may or may not
@@ -381,103 +339,6 @@ export class AuditLog {
       if (conflicts > 3) await sleep(Math.random() * Math.min(20, 2 ** (conflicts - 3)));
     }
   }
-}
-
-/**
- * The keyed MAC (hex) of a record's fields under the given key; exported for tools and tests
- * that need to forge or recheck one record.
- */
-export async function auditMac(record: Omit<AuditRecord, "mac">, key: Uint8Array): Promise<string> {
-  const sodium = await loadSodium();
-  return macWith(sodium, record, key);
-}
-
-type Sodium = Awaited<ReturnType<typeof loadSodium>>;
-
-function seal(
-  sodium: Sodium,
-  pending: readonly Pending[],
-  head: AuditHead,
-  key: AuditMacKey,
-): AuditRecord[] {
-  const records: AuditRecord[] = [];
-  let previous = head;
-  for (const { event } of pending) {
-    const body = { ...event, seq: previous.seq + 1, prevMac: previous.mac, keyId: key.keyId };
-    const record: AuditRecord = { ...body, mac: macWith(sodium, body, key.key) };
-    records.push(record);
-    previous = record;
-  }
-  return records;
-}
-
-function macWith(sodium: Sodium, record: Omit<AuditRecord, "mac">, key: Uint8Array): string {
-  return sodium.to_hex(sodium.crypto_generichash(32, canonicalBytes(record), key));
-}
-
-/**
- * The MAC's input. Every field is a presence byte then a 4-byte big-endian length then its UTF-8
- * bytes, in a fixed order after a version tag, so that no two different records encode alike
- * (moving text from one field to the next changes the lengths; an absent reason differs from an
- * empty one). Never change this encoding: stored MACs would stop matching; add a new tag instead.
- */
-function canonicalBytes(r: Omit<AuditRecord, "mac">): Uint8Array {
-  const fields: (string | undefined)[] = [
-    "seald.audit.v1",
-    String(r.seq),
-    r.prevMac,
-    r.keyId,
-    String(r.time.getTime()),
-    r.principal,
-    r.action,
-    r.namespace,
-    r.name,
-    r.outcome,
-    r.requestId,
-    r.remoteAddress,
-    r.reason,
-  ];
-  const parts: Buffer[] = [];
-  for (const field of fields) {
-    if (field === undefined) {
-      parts.push(Buffer.of(0));
-      continue;
-    }
-    const bytes = Buffer.from(field, "utf8");
-    const header = Buffer.alloc(5);
-    header[0] = 1;
-    header.writeUInt32BE(bytes.length, 1);
-    parts.push(header, bytes);
-  }
-  return Buffer.concat(parts);
-}
-
-function lookUpKey(
-  getMacKey: (keyId?: string) => AuditMacKey | undefined,
-  keyId: string,
-): AuditMacKey | string {
-  try {
-    const key = getMacKey(keyId);
-    if (key === undefined || key.keyId !== keyId) return `unknown MAC key id "${keyId}"`;
-    checkKey(key);
-    return key;
-  } catch (err) {
-    // Key ring errors name ids, never key material.
-    const detail = err instanceof Error ? `: ${err.message}` : "";
-    return `unknown MAC key id "${keyId}"${detail}`;
-  }
-}
-
-function checkKey(key: AuditMacKey): void {
-  if (key.key.byteLength < 16 || key.key.byteLength > 64) {
-    throw new Error(`audit: MAC key "${key.keyId}" must be 16 to 64 bytes`);
-  }
-}
-
-function sameHex(a: string, b: string): boolean {
-  const x = Buffer.from(a, "utf8");
-  const y = Buffer.from(b, "utf8");
-  return x.length === y.length && timingSafeEqual(x, y);
 }
 
 function isOutcome(value: string): value is AuditOutcome {

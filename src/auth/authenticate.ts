@@ -8,8 +8,8 @@
  * are never cached.
  */
 import type { KeyRing } from "../crypto/keyring.js";
-import { unauthenticated } from "../service/errors.js";
-import type { AccessStore } from "./access-store.js";
+import { unauthenticated } from "../domain/errors.js";
+import type { AccessStore } from "./access-store-port.js";
 import type { AuthenticatedPrincipal } from "./principal.js";
 import { candidateHashes, looksLikeToken, sameHash } from "./tokens.js";
 

@@ -1,3 +1,4 @@
+import type { Envelope } from "../domain/sealed.js";
 import {
   AEAD_KEY_BYTES,
   activeKek,
@@ -11,23 +12,6 @@ import {
 import type { KeyRing } from "./keyring.js";
 import { SecretValue } from "./secret-value.js";
 import { requireSodium, type Sodium } from "./sodium.js";
-
-/**
- * A sealed value as stored: the value encrypted under its own data key (DEK), and the DEK
- * encrypted ("wrapped") under the master key (KEK) named by `kekId`.
- */
-export type Envelope = {
-  /** Id of the master key that wraps the DEK; kept in a field of its own for rotation. */
-  readonly kekId: string;
-  /** Nonce of the DEK wrap. */
-  readonly dekNonce: Uint8Array;
-  /** The DEK encrypted under the master key. */
-  readonly wrappedDek: Uint8Array;
-  /** Nonce of the value encryption. */
-  readonly nonce: Uint8Array;
-  /** The value encrypted under the DEK, tag included. */
-  readonly ciphertext: Uint8Array;
-};
 
 /** The record a sealed value belongs to; sealing binds the ciphertext to all four fields. */
 export type SecretBinding = {
@@ -58,7 +42,8 @@ export class DecryptionError extends Error {
 
   constructor(reason: DecryptionFailure) {
     // One fixed message, so that nothing a caller sees distinguishes a missing key from a forged
-    // record (see STYLE.md: decrypt failures are coarse to the caller, detailed in the audit log).
+    // record (decrypt failures are coarse to the caller and detailed in the audit log, as the README's
+    // DecryptSecrets section says).
     super("decryption failed");
     this.name = "DecryptionError";
     this.reason = reason;

@@ -1,3 +1,4 @@
+import type { NamespaceKeyPair, WrappedPrivateKey } from "../domain/sealed.js";
 import { activeKek, aeadOpen, aeadSeal, aeadShapeOk, associatedData } from "./aead.js";
 import { decodeStandardBase64, encodeStandardBase64 } from "./base64.js";
 import { DecryptionError } from "./envelope.js";
@@ -9,23 +10,6 @@ import { requireSodium, type Sodium } from "./sodium.js";
 export const BOX_KEY_BYTES = 32;
 /** Bytes crypto_box_seal adds to a message: an ephemeral public key and a MAC. */
 export const SEALED_BOX_OVERHEAD_BYTES = 48;
-
-/** A namespace's X25519 private key, encrypted under a master key. */
-export type WrappedPrivateKey = {
-  /** Id of the master key that wraps it. */
-  readonly kekId: string;
-  readonly nonce: Uint8Array;
-  readonly ciphertext: Uint8Array;
-};
-
-/** A namespace's key pair for client-side sealing, as stored. */
-export type NamespaceKeyPair = {
-  readonly namespace: string;
-  /** Short id derived from the public key; see publicKeyId. */
-  readonly keyId: string;
-  readonly publicKey: Uint8Array;
-  readonly wrappedPrivateKey: WrappedPrivateKey;
-};
 
 /** Which check a sealed value failed. */
 export type SealedBoxErrorKind = "bad_base64" | "too_short" | "does_not_open";

@@ -1,24 +1,18 @@
 /**
- * Plumbing shared by the REST dialects: request metadata, bounded JSON bodies, and JSON
- * responses. Each dialect renders errors in its own format; nothing here knows either format.
+ * Plumbing shared by the REST dialects: bounded JSON bodies and JSON responses. Each dialect renders errors in its own format; nothing here knows either format.
  */
-import type { IncomingMessage, ServerResponse } from "node:http";
-import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
 import type { GateDeps } from "../auth/gate.js";
+import type { NodeRequest, NodeResponse } from "../domain/request.js";
 import type { Logger } from "../log.js";
-import { requestMeta } from "../server/context.js";
-import type { ProvidersService } from "../service/providers.js";
-import type { SecretsService } from "../service/secrets.js";
-
-export type NodeRequest = IncomingMessage | Http2ServerRequest;
-export type NodeResponse = ServerResponse | Http2ServerResponse;
+import type { ProviderUseCases } from "../service/providers.js";
+import type { SecretUseCases } from "../service/secrets.js";
 
 /** What the dialect routes need. */
 export interface RestDeps extends GateDeps {
   readonly logger: Logger;
-  readonly secrets: SecretsService;
+  readonly secrets: SecretUseCases;
   /** Secret providers (the Sensu dialect's /providers routes). */
-  readonly providers: ProvidersService;
+  readonly providers: ProviderUseCases;
 }
 
 /** Largest request body a REST route reads; larger ones are refused before being read whole. */
@@ -36,8 +30,6 @@ export class BodyError extends Error {
     this.name = "BodyError";
   }
 }
-
-export { requestMeta };
 
 /**
  * Reads and parses a JSON body of at most maxBodyBytes. A declared Content-Length over the limit

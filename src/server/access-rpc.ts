@@ -4,15 +4,15 @@
 import { timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { ServiceImpl } from "@connectrpc/connect";
 import {
-  type AccessService as AccessServiceDesc,
+  type AccessService,
   type Principal,
   PrincipalKind,
   type RoleBinding,
   type Token,
 } from "../../gen/secrets/v1/access_service_pb.js";
-import type { BindingRecord, TokenRecord } from "../auth/access-store.js";
+import type { BindingRecord, TokenRecord } from "../auth/access-store-port.js";
 import type { PrincipalKind as Kind } from "../auth/principal.js";
-import type { AccessService, PrincipalView } from "../service/access.js";
+import type { AccessUseCases, PrincipalView } from "../service/access.js";
 import { callerOf } from "./context.js";
 
 type Init<T> = Omit<T, "$typeName" | "$unknown">;
@@ -60,7 +60,7 @@ function tokenToProto(t: TokenRecord): Init<Token> {
 }
 
 /** Builds the AccessService handlers over the use cases. */
-export function accessRpc(access: AccessService): ServiceImpl<typeof AccessServiceDesc> {
+export function accessRpc(access: AccessUseCases): ServiceImpl<typeof AccessService> {
   return {
     async createPrincipal(req, ctx) {
       const p = req.principal;

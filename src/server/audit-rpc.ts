@@ -5,9 +5,9 @@ import { timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { ServiceImpl } from "@connectrpc/connect";
 import type { AuditService as AuditServiceDesc } from "../../gen/secrets/v1/audit_service_pb.js";
 import type { AuditLog } from "../auth/audit.js";
+import type { Guard } from "../auth/guard.js";
 import { adminActions } from "../auth/principal.js";
-import type { Guard } from "../service/guard.js";
-import { pageSize } from "../service/paging.js";
+import { pageSize } from "../domain/paging.js";
 import { callerOf } from "./context.js";
 
 /** Builds the AuditService handlers. */

@@ -3,7 +3,7 @@
  * the matching gRPC status).
  */
 import { Code, ConnectError } from "@connectrpc/connect";
-import { DomainError, type ErrorCode } from "../service/errors.js";
+import { DomainError, type ErrorCode } from "../domain/errors.js";
 
 const codes: Record<ErrorCode, Code> = {
   not_found: Code.NotFound,

@@ -50,8 +50,7 @@ import {
   parseTimeout,
   setTrailerStatus,
 } from "@connectrpc/connect/protocol-grpc";
-import type { RequestMeta } from "../auth/caller.js";
-import { noteOutcome } from "../observe.js";
+import type { RequestRecord } from "../domain/request.js";
 
 /** Takes an HTTP/2 stream and answers it (true), or declines it (false) and leaves it untouched. */
 export type StreamHandler = (
@@ -70,11 +69,12 @@ export interface GrpcFastOptions {
   readonly acceptCompression: readonly Compression[];
   /** Aborts every call's signal when the server begins shutting down. */
   readonly shutdownSignal: AbortSignal;
-  /** The request's origin, from its headers and socket. */
-  requestMeta(headers: http2.IncomingHttpHeaders, remoteAddress: string): RequestMeta;
-  contextValues(meta: RequestMeta): ContextValues;
+  /** A new call's request record, from its headers and socket. */
+  newRequest(headers: http2.IncomingHttpHeaders, remoteAddress: string): RequestRecord;
+  /** The context values of a call, holding its request record. */
+  contextValues(request: RequestRecord): ContextValues;
   /** Called once per call the fast path takes, when its stream closes (the request log). */
-  finished(meta: RequestMeta, route: string, status: number, started: bigint): void;
+  finished(request: RequestRecord, route: string, status: number, started: bigint): void;
 }
 
 // connect's default: smaller messages are not worth compressing.
@@ -162,7 +162,7 @@ export function createGrpcFastPath(options: GrpcFastOptions): StreamHandler {
 /** One unary call, from its request headers to its trailers. */
 class Call {
   readonly started = process.hrtime.bigint();
-  readonly meta: RequestMeta;
+  readonly request: RequestRecord;
   private readonly chunks: Buffer[] = [];
   private received = 0;
   /** The declared length of the request message, once its 5-byte prefix has arrived. */
@@ -198,7 +198,7 @@ class Call {
   ) {
     const options = shared.options;
     this.options = options;
-    this.meta = options.requestMeta(headers, stream.session?.socket?.remoteAddress ?? "");
+    this.request = options.newRequest(headers, stream.session?.socket?.remoteAddress ?? "");
     stream[kCall] = this;
     stream.on("error", onError);
     // 'on', not 'once': these fire at most once per stream, and once() allocates a wrapper.
@@ -320,7 +320,7 @@ class Call {
     const headers = this.headers;
     this.url = `${headers[":scheme"] ?? "http"}://${headers[":authority"] ?? headers.host ?? ""}${this.method.route}`;
     if (this.timeoutMs !== undefined) this.deadline = Date.now() + this.timeoutMs;
-    const values = this.options.contextValues(this.meta);
+    const values = this.options.contextValues(this.request);
     values.set(kFastCall, this);
     const res = await this.method.chain({
       stream: false,
@@ -480,7 +480,7 @@ class Call {
   fail(error: ConnectError): void {
     if (this.responded || this.stream.destroyed) return;
     // Errors raised before the interceptors ran (framing, decoding) are outcomes too.
-    noteOutcome(this.meta, Code[error.code] ?? "unknown");
+    this.request.outcome = Code[error.code] ?? "unknown";
     this.abort(error);
     this.respond(undefined, error);
   }
@@ -491,7 +491,7 @@ class Call {
     const stream = this.stream;
     const headers: http2.OutgoingHttpHeaders = {
       ":status": 200,
-      "x-request-id": this.meta.requestId,
+      "x-request-id": this.request.requestId,
     };
     if (this.resHeader) {
       this.resHeader.forEach((value, key) => {
@@ -556,10 +556,10 @@ class Call {
           rst === constants.NGHTTP2_CANCEL ? Code.Canceled : Code.Aborted,
         ),
       );
-      noteOutcome(this.meta, Code[Code.Canceled] ?? "Canceled");
+      this.request.outcome = Code[Code.Canceled] ?? "Canceled";
     }
     this.options.finished(
-      this.meta,
+      this.request,
       this.method.route,
       Number(this.stream.sentHeaders?.[":status"] ?? 200),
       this.started,

@@ -9,20 +9,26 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
 import { compressionBrotli, compressionGzip, connectNodeAdapter } from "@connectrpc/connect-node";
 import type { Authenticator } from "../auth/authenticate.js";
-import type { RequestMeta } from "../auth/caller.js";
 import type { FailureLimiter } from "../auth/rate-limit.js";
+import {
+  type NodeRequest,
+  type NodeResponse,
+  newRequestRecord,
+  type RequestRecord,
+  type RouteHandler,
+} from "../domain/request.js";
 import type { Logger } from "../log.js";
-import { type Metrics, outcomeOf, principalOf } from "../observe.js";
 import { grafanaPrefix, grafanaRoutes } from "../rest/grafana/routes.js";
 import { openapiDialectOf, openapiDocument } from "../rest/openapi.js";
 import { restRouteTemplate } from "../rest/route-label.js";
 import { sensuPrefix, sensuRoutes } from "../rest/sensu/routes.js";
-import type { ProvidersService } from "../service/providers.js";
-import { contextValuesFor, contextValuesOf, requestIdFrom, requestMeta } from "./context.js";
+import type { ProviderUseCases } from "../service/providers.js";
+import { contextValuesOf } from "./context.js";
 import { answerDecodeFailuresAsInvalid } from "./decode-errors.js";
 import { createGrpcFastPath, type StreamHandler } from "./grpc-fast.js";
 import { interceptors } from "./interceptors.js";
 import type { RequestHandler } from "./listener.js";
+import type { Metrics } from "./metrics.js";
 import type { Readiness } from "./readiness.js";
 import { publicServices, type RouteDeps, routes, servedServices, services } from "./routes.js";
 
@@ -33,7 +39,7 @@ export interface HandlerDeps extends RouteDeps {
   readonly readiness: Readiness;
   readonly authenticator: Authenticator;
   readonly limiter: FailureLimiter;
-  readonly providers: ProvidersService;
+  readonly providers: ProviderUseCases;
   readonly metrics: Metrics;
 }
 
@@ -53,13 +59,20 @@ export function createHandler(deps: HandlerDeps): Handlers {
   const chain = interceptors({ ...deps, publicServices });
   // connect-node's default, stated so that the lean gRPC path negotiates the same.
   const acceptCompression = [compressionGzip, compressionBrotli];
+  // connect-node asks for a request's context values with only the Node request in hand; this
+  // map (of this handler, not of the module) hands it the record the handler made for it.
+  const records = new WeakMap<NodeRequest, RequestRecord>();
   const connect = connectNodeAdapter({
     routes: (router) => {
       routes(served)(router);
       answerDecodeFailuresAsInvalid(router);
     },
     interceptors: chain,
-    contextValues: contextValuesFor,
+    contextValues: (req) => {
+      const request = records.get(req);
+      if (!request) throw new Error("a request reached connect without a request record");
+      return contextValuesOf(request);
+    },
     readMaxBytes: maxRequestBytes,
     shutdownSignal: deps.shutdown,
     acceptCompression,
@@ -70,15 +83,12 @@ export function createHandler(deps: HandlerDeps): Handlers {
     readMaxBytes: maxRequestBytes,
     acceptCompression,
     shutdownSignal: deps.shutdown,
-    requestMeta: (headers, remoteAddress) => ({
-      requestId: requestIdFrom(headers["x-request-id"]),
-      remoteAddress,
-    }),
+    newRequest: newRequestRecord,
     contextValues: contextValuesOf,
-    finished: (meta, route, status, started) =>
-      logRequest(deps, { meta, protocol: "grpc", method: "POST", route, status, started }),
+    finished: (request, route, status, started) =>
+      logRequest(deps, { request, protocol: "grpc", method: "POST", route, status, started }),
   });
-  const dialects: [string, string, RequestHandler][] = [
+  const dialects: [string, string, RouteHandler][] = [
     ["sensu", sensuPrefix, sensuRoutes(deps)],
     ["grafana", grafanaPrefix, grafanaRoutes(deps)],
   ];
@@ -87,16 +97,16 @@ export function createHandler(deps: HandlerDeps): Handlers {
       service.methods.map((m) => `/${service.typeName}/${m.name}`),
     ),
   );
-  const handler = (req: IncomingMessage | Http2ServerRequest, res: Res) => {
+  const handler = (req: NodeRequest, res: NodeResponse) => {
     const started = process.hrtime.bigint();
-    const meta = requestMeta(req);
-    res.setHeader("x-request-id", meta.requestId);
+    const request = newRequestRecord(req.headers, req.socket?.remoteAddress ?? "");
+    res.setHeader("x-request-id", request.requestId);
     const path = (req.url ?? "/").split("?", 1)[0] ?? "/";
     let protocol = "http";
     let route = "other";
     res.once("close", () =>
       logRequest(deps, {
-        meta,
+        request,
         protocol,
         method: req.method,
         route,
@@ -129,12 +139,13 @@ export function createHandler(deps: HandlerDeps): Handlers {
       if (path === prefix || path.startsWith(`${prefix}/`)) {
         protocol = dialect;
         route = `${req.method} ${restRouteTemplate(path)}`;
-        return routes(req, res);
+        return routes(req, res, request);
       }
     }
     protocol = rpcProtocol(req.headers["content-type"]);
     // Only known procedures become label values: an arbitrary path must not grow the metrics.
     route = rpcPaths.has(path) ? path : "unknown";
+    records.set(req, request);
     connect(req, res);
   };
   return { handler, stream };
@@ -142,7 +153,7 @@ export function createHandler(deps: HandlerDeps): Handlers {
 
 /** One finished request, as its log line and metrics record it. */
 interface FinishedRequest {
-  readonly meta: RequestMeta;
+  readonly request: RequestRecord;
   readonly protocol: string;
   readonly method: string | undefined;
   readonly route: string;
@@ -154,14 +165,14 @@ interface FinishedRequest {
 /** Writes a finished request's log line and metrics; both request paths end here. */
 function logRequest(deps: Pick<HandlerDeps, "logger" | "metrics">, r: FinishedRequest): void {
   const seconds = Number(process.hrtime.bigint() - r.started) / 1e9;
-  const outcome = outcomeOf(r.meta) ?? String(r.status);
+  const outcome = r.request.outcome ?? String(r.status);
   const { protocol, route } = r;
   deps.metrics.requests.inc({ protocol, route, outcome });
   deps.metrics.requestSeconds.observe({ protocol, route, outcome }, seconds);
   const line = {
-    requestId: r.meta.requestId,
-    remoteAddress: r.meta.remoteAddress,
-    principal: principalOf(r.meta),
+    requestId: r.request.requestId,
+    remoteAddress: r.request.remoteAddress,
+    principal: r.request.principal,
     protocol,
     method: r.method,
     route,

@@ -1,20 +1,22 @@
 /**
- * Cross-cutting RPC behaviour, built in one place, outermost first:
+ * Cross-cutting RPC behaviour, built in one place, outermost first. The same chain runs on
+ * connect's handlers and on the lean unary gRPC path (grpc-fast.ts):
  *
- * 1. errors: DomainErrors become their Connect code through one table; anything else is logged
+ * 1. outcomes: the call's Connect code is noted on its request record, for the request log and
+ *    the metrics (gRPC answers HTTP 200 whatever the outcome).
+ * 2. errors: DomainErrors become their Connect code through one table; anything else is logged
  *    with its cause and answered as a bare "internal error", so no stack, driver message or value
  *    reaches a client.
- * 2. authentication: every service but health and reflection needs `authorization: Bearer`;
+ * 3. authentication: every service but health and reflection needs `authorization: Bearer`;
  *    repeated failures from one address are slowed and then refused (ResourceExhausted).
  *    Authentication is decided here, before any handler can look at a resource, so a caller
  *    without rights learns nothing about which secrets exist.
  */
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import { authenticateRequest, type GateDeps } from "../auth/gate.js";
+import { DomainError } from "../domain/errors.js";
 import type { Logger } from "../log.js";
-import { noteOutcome } from "../observe.js";
-import { DomainError } from "../service/errors.js";
-import { kCaller, kRequestMeta } from "./context.js";
+import { kCaller, kRequest } from "./context.js";
 import { toConnectError } from "./errors.js";
 
 export interface InterceptorDeps extends GateDeps {
@@ -28,16 +30,16 @@ export function interceptors(deps: InterceptorDeps): Interceptor[] {
   return [outcomes(), errors(deps.logger), authentication(deps)];
 }
 
-/** Notes each RPC's Connect code for the request log and metrics (gRPC answers HTTP 200 even on errors). */
+/** Notes each RPC's Connect code on its request record. */
 function outcomes(): Interceptor {
   return (next) => async (req) => {
-    const meta = req.contextValues.get(kRequestMeta);
+    const request = req.contextValues.get(kRequest);
     try {
       const res = await next(req);
-      noteOutcome(meta, "ok");
+      request.outcome = "ok";
       return res;
     } catch (err) {
-      noteOutcome(meta, Code[ConnectError.from(err).code] ?? "unknown");
+      request.outcome = Code[ConnectError.from(err).code] ?? "unknown";
       throw err;
     }
   };
@@ -64,7 +66,7 @@ function authentication(deps: InterceptorDeps): Interceptor {
     if (deps.publicServices.has(req.service.typeName)) return next(req);
     const caller = await authenticateRequest(
       deps,
-      req.contextValues.get(kRequestMeta),
+      req.contextValues.get(kRequest),
       req.header.get("authorization") ?? undefined,
       ["Bearer"],
       `rpc:${req.service.typeName}/${req.method.name}`,

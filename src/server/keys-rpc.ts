@@ -3,9 +3,9 @@
  */
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { ServiceImpl } from "@connectrpc/connect";
-import type { KeysService as KeysServiceDesc } from "../../gen/secrets/v1/keys_service_pb.js";
+import type { KeysService } from "../../gen/secrets/v1/keys_service_pb.js";
 import { encodeStandardBase64 } from "../crypto/base64.js";
-import type { KeysService } from "../service/keys.js";
+import type { KeyUseCases } from "../service/key-admin.js";
 import type { RewrapJobState } from "../service/rewrap.js";
 import { callerOf } from "./context.js";
 
@@ -24,7 +24,7 @@ function jobToProto(job: RewrapJobState) {
 }
 
 /** Builds the KeysService handlers over the use cases. */
-export function keysRpc(keys: KeysService): ServiceImpl<typeof KeysServiceDesc> {
+export function keysRpc(keys: KeyUseCases): ServiceImpl<typeof KeysService> {
   return {
     async getKeyStatus(_req, ctx) {
       const status = await keys.status(callerOf(ctx.values));

@@ -16,10 +16,10 @@ import { AuditService } from "../../gen/secrets/v1/audit_service_pb.js";
 import { KeysService } from "../../gen/secrets/v1/keys_service_pb.js";
 import { SecretsService } from "../../gen/secrets/v1/secrets_service_pb.js";
 import type { AuditLog } from "../auth/audit.js";
-import type { AccessService as AccessUseCases } from "../service/access.js";
-import type { Guard } from "../service/guard.js";
-import type { KeysService as KeysUseCases } from "../service/keys.js";
-import type { SecretsService as SecretsUseCases } from "../service/secrets.js";
+import type { Guard } from "../auth/guard.js";
+import type { AccessUseCases } from "../service/access.js";
+import type { KeyUseCases } from "../service/key-admin.js";
+import type { SecretUseCases } from "../service/secrets.js";
 import { accessRpc } from "./access-rpc.js";
 import { auditRpc } from "./audit-rpc.js";
 import { healthService } from "./health.js";
@@ -33,8 +33,8 @@ export interface RouteDeps {
   /** Aborted when the server begins shutting down; ends long-lived streams. */
   readonly shutdown: AbortSignal;
   readonly access: AccessUseCases;
-  readonly secrets: SecretsUseCases;
-  readonly keys: KeysUseCases;
+  readonly secrets: SecretUseCases;
+  readonly keys: KeyUseCases;
   readonly audit: AuditLog;
   readonly guard: Guard;
 }

@@ -5,17 +5,14 @@
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { ServiceImpl } from "@connectrpc/connect";
 import type { Secret } from "../../gen/secrets/v1/resource_pb.js";
-import type { SecretsService as SecretsServiceDesc } from "../../gen/secrets/v1/secrets_service_pb.js";
+import type { SecretsService } from "../../gen/secrets/v1/secrets_service_pb.js";
 import { encodeStandardBase64 } from "../crypto/base64.js";
 import { SecretValue } from "../crypto/secret-value.js";
-import { DomainError, invalid } from "../service/errors.js";
-import { decodePageToken, encodePageToken, pageSize } from "../service/paging.js";
-import type { SecretInput, SecretsService, SecretView } from "../service/secrets.js";
-import {
-  parseFieldSelector,
-  parseLabelSelector,
-  SelectorSyntaxError,
-} from "../service/selector.js";
+import { invalid, renamingFields } from "../domain/errors.js";
+import type { SecretView } from "../domain/secret.js";
+import { parseFieldSelector, parseLabelSelector, SelectorSyntaxError } from "../domain/selector.js";
+import type { SecretInput } from "../service/secret-rules.js";
+import type { SecretUseCases } from "../service/secrets.js";
 import { callerOf } from "./context.js";
 
 type Init<T> = Omit<T, "$typeName" | "$unknown">;
@@ -75,12 +72,7 @@ async function withFieldPrefix<T>(prefix: string, fn: () => Promise<T>): Promise
   try {
     return await fn();
   } catch (err) {
-    if (err instanceof DomainError && err.code === "invalid_argument" && err.details.violations) {
-      throw invalid(
-        err.details.violations.map((v) => ({ field: prefix + v.field, message: v.message })),
-      );
-    }
-    throw err;
+    throw renamingFields(err, (field) => prefix + field);
   }
 }
 
@@ -94,7 +86,7 @@ function selector<T>(field: string, parse: () => T): T {
 }
 
 /** Builds the SecretsService handlers over the use cases. */
-export function secretsRpc(secrets: SecretsService): ServiceImpl<typeof SecretsServiceDesc> {
+export function secretsRpc(secrets: SecretUseCases): ServiceImpl<typeof SecretsService> {
   return {
     async createSecret(req, ctx) {
       const input = fromProto(req.secret);
@@ -116,22 +108,14 @@ export function secretsRpc(secrets: SecretsService): ServiceImpl<typeof SecretsS
       const fields = selector("field_selector", () =>
         parseFieldSelector(req.fieldSelector, selectableFields),
       );
-      const after = req.pageToken
-        ? decodePageToken("page_token", req.pageToken, { ns: "string", n: "string" })
-        : undefined;
       const page = await secrets.list(callerOf(ctx.values), {
         namespace: req.namespace,
         labels,
         fields,
-        after: after ? { namespace: String(after.ns), name: String(after.n) } : undefined,
-        limit: pageSize("page_size", req.pageSize),
+        pageToken: req.pageToken,
+        pageSize: req.pageSize,
       });
-      return {
-        secrets: page.secrets.map(toProto),
-        nextPageToken: page.next
-          ? encodePageToken({ ns: page.next.namespace, n: page.next.name })
-          : "",
-      };
+      return { secrets: page.secrets.map(toProto), nextPageToken: page.nextPageToken };
     },
     async updateSecret(req, ctx) {
       const input = fromProto(req.secret);

@@ -9,9 +9,10 @@ import type {
   BindingRecord,
   PrincipalRecord,
   TokenRecord,
-} from "../auth/access-store.js";
+} from "../auth/access-store-port.js";
 import type { Authenticator } from "../auth/authenticate.js";
 import type { Caller } from "../auth/caller.js";
+import type { Guard } from "../auth/guard.js";
 import {
   adminActions,
   allNamespaces,
@@ -21,9 +22,8 @@ import {
 } from "../auth/principal.js";
 import { generateToken, hashToken } from "../auth/tokens.js";
 import type { KeyRing } from "../crypto/keyring.js";
-import { alreadyExists, DomainError, notFound, Violations } from "./errors.js";
-import type { Guard } from "./guard.js";
-import { decodePageToken, encodePageToken, pageSize } from "./paging.js";
+import { alreadyExists, DomainError, notFound, Violations } from "../domain/errors.js";
+import { pageSize, pageTokenCodec } from "../domain/paging.js";
 import { checkObjectName, checkPrincipalName, checkText } from "./validation.js";
 
 export interface PrincipalInput {
@@ -50,7 +50,14 @@ export interface PrincipalView extends PrincipalRecord {
 }
 
 /** Access management over the access store. */
-export class AccessService {
+/** A principals list's page token: the name the next page starts after. */
+const principalsPageToken = pageTokenCodec(
+  { after: "string" },
+  (t) => t.after,
+  (name: string) => ({ after: name }),
+);
+
+export class AccessUseCases {
   constructor(
     private readonly store: AccessStore,
     private readonly ring: KeyRing,
@@ -97,7 +104,7 @@ export class AccessService {
     await this.guard.require(caller, adminActions.accessRead, "");
     const limit = pageSize("page_size", page.pageSize);
     const after = page.pageToken
-      ? String(decodePageToken("page_token", page.pageToken, { after: "string" }).after)
+      ? principalsPageToken.decode("page_token", page.pageToken)
       : undefined;
     const found = await this.store.listPrincipals(after, limit + 1);
     const principals = await Promise.all(
@@ -109,7 +116,7 @@ export class AccessService {
     const last = principals.at(-1);
     return {
       principals,
-      nextPageToken: found.length > limit && last ? encodePageToken({ after: last.name }) : "",
+      nextPageToken: found.length > limit && last ? principalsPageToken.encode(last.name) : "",
     };
   }
 

@@ -8,7 +8,7 @@
  * both then work for the same admin (with a configured token there is nothing to race).
  */
 import { randomBytes } from "node:crypto";
-import type { AccessStore } from "../auth/access-store.js";
+import type { AccessStore } from "../auth/access-store-port.js";
 import { generateToken, hashToken } from "../auth/tokens.js";
 import type { KeyRing } from "../crypto/keyring.js";
 

@@ -10,11 +10,12 @@
  * only a binding in every namespace grants), because a provider decides where values come from.
  */
 import type { Caller } from "../auth/caller.js";
+import type { Guard } from "../auth/guard.js";
 import { adminActions } from "../auth/principal.js";
 import type { SecretValue } from "../crypto/secret-value.js";
-import { notFound, Violations } from "./errors.js";
-import type { Guard } from "./guard.js";
-import type { ExternalKeepers } from "./secrets.js";
+import { notFound, Violations } from "../domain/errors.js";
+import { pageSize, pageTokenCodec } from "../domain/paging.js";
+import type { ExternalKeepers } from "./ports.js";
 import { checkObjectName } from "./validation.js";
 
 /** The provider types seald can resolve. */
@@ -64,6 +65,13 @@ export interface ProviderStore {
   delete(name: string): Promise<boolean>;
 }
 
+/** A providers list's page token: the name the next page starts after. */
+const providersPageToken = pageTokenCodec(
+  { n: "string" },
+  (t) => t.n,
+  (name: string) => ({ n: name }),
+);
+
 /** What a put carries. */
 export interface ProviderInput {
   readonly name: string;
@@ -71,7 +79,7 @@ export interface ProviderInput {
 }
 
 /** Providers over a store; also the resolver of every keeper other than "system". */
-export class ProvidersService implements ExternalKeepers {
+export class ProviderUseCases implements ExternalKeepers {
   private defaults: Promise<void> | undefined;
 
   constructor(
@@ -82,17 +90,26 @@ export class ProvidersService implements ExternalKeepers {
     private readonly now: () => Date = () => new Date(),
   ) {}
 
-  /** Lists providers in name order; `next` is where the following page starts. */
+  /** Lists one page of providers in name order. Errors name `page_token` and `page_size`. */
   async list(
     _caller: Caller,
-    query: ProviderQuery,
-  ): Promise<{ providers: ProviderRecord[]; next: string | undefined }> {
+    query: {
+      readonly names: readonly ProviderRequirement[];
+      readonly pageToken: string;
+      readonly pageSize: number;
+    },
+  ): Promise<{ providers: ProviderRecord[]; nextPageToken: string }> {
     await this.ensureDefaults();
-    const found = await this.store.list({ ...query, limit: query.limit + 1 });
-    const page = found.slice(0, query.limit);
+    const limit = pageSize("page_size", query.pageSize);
+    const after = query.pageToken
+      ? providersPageToken.decode("page_token", query.pageToken)
+      : undefined;
+    const found = await this.store.list({ names: query.names, after, limit: limit + 1 });
+    const page = found.slice(0, limit);
+    const last = page.at(-1);
     return {
       providers: page,
-      next: found.length > query.limit ? page.at(-1)?.name : undefined,
+      nextPageToken: found.length > limit && last ? providersPageToken.encode(last.name) : "",
     };
   }
 

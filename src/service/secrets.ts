@@ -2,116 +2,130 @@
  * The secrets use cases: every rule about secrets that is not specific to one wire dialect. Each
  * method authorises through the guard before it looks anything up (so a caller without rights
  * learns nothing about which secrets exist), validates, acts through the store, and audits.
+ * Batch decrypt is its own unit (decrypt.ts), as are the write rules (secret-rules.ts) and the
+ * namespace sealing keys (namespace-keys.ts).
  */
 import { randomBytes, randomUUID } from "node:crypto";
 import type { Caller } from "../auth/caller.js";
-import { allowedNamespaces, authorize } from "../auth/policy.js";
-import { adminActions, secretActions } from "../auth/principal.js";
-import { DecryptionError, openValue, sealValue } from "../crypto/envelope.js";
+import type { Guard } from "../auth/guard.js";
+import { allowedNamespaces } from "../auth/policy.js";
+import { secretActions } from "../auth/principal.js";
+import { sealValue } from "../crypto/envelope.js";
 import type { KeyRing } from "../crypto/keyring.js";
-import {
-  generateNamespaceKeyPair,
-  type NamespaceKeyPair,
-  openSealedValue,
-  SealedBoxError,
-} from "../crypto/sealed-box.js";
+import { openSealedValue, SealedBoxError } from "../crypto/sealed-box.js";
 import type { SecretValue } from "../crypto/secret-value.js";
 import {
   alreadyExists,
   conflict,
   type DomainError,
-  type FieldViolation,
+  invalid,
   notFound,
   Violations,
-} from "./errors.js";
-import type { Guard } from "./guard.js";
-import type { ListCursor, SecretRecord, SecretStore } from "./secret-store.js";
-import type { FieldRequirement, LabelRequirement } from "./selector.js";
-import { checkObjectName, checkPrincipalName, checkText } from "./validation.js";
-
-/** The keeper whose values seald seals and stores itself. */
-export const systemKeeper = "system";
-
-/** The value sent with a write: plaintext, or a box sealed for the namespace's public key. */
-export type ValueInput =
-  | { readonly kind: "plaintext"; readonly value: SecretValue }
-  | { readonly kind: "sealed"; readonly keyId: string; readonly box: string };
-
-/** What a create or update carries; field paths in errors use these names. */
-export interface SecretInput {
-  readonly namespace: string;
-  readonly name: string;
-  readonly labels: Readonly<Record<string, string>>;
-  readonly annotations: Readonly<Record<string, string>>;
-  readonly description: string;
-  readonly decrypters: readonly string[];
-  /** Empty means "system". */
-  readonly keeper: string;
-  readonly ref: string;
-  readonly value: ValueInput | undefined;
-}
+} from "../domain/errors.js";
+import { type PageTokenCodec, pageSize, pageTokenCodec } from "../domain/paging.js";
+import {
+  type SecretField,
+  type SecretRecord,
+  type SecretView,
+  systemKeeper,
+} from "../domain/secret.js";
+import type { FieldRequirement, LabelRequirement } from "../domain/selector.js";
+import { type DecryptOutcome, Decryptor } from "./decrypt.js";
+import { NamespaceKeys } from "./namespace-keys.js";
+import {
+  type ExternalKeepers,
+  type ListCursor,
+  type SecretStore,
+  type SecretsObserver,
+  unobserved,
+} from "./ports.js";
+import {
+  checkSecretWrite,
+  checkValueSize,
+  type DialectRules,
+  defaultLimits,
+  type SecretInput,
+  type SecretLimits,
+} from "./secret-rules.js";
+import { checkObjectName } from "./validation.js";
 
 /**
- * Rules that one wire dialect adds to a write (Grafana's 25-character description). They run with
- * the domain's own checks, after authorisation, so one error names every bad field; violations use
- * the same neutral field paths as the domain's.
+ * The page token of a secrets list: the (namespace, name) it stopped after. Every entry point
+ * shares it, so a Sensu or Grafana client can continue a list the RPC API started, and back.
  */
-export type DialectRules = (input: SecretInput, creating: boolean) => readonly FieldViolation[];
+export const secretsPageToken: PageTokenCodec<ListCursor> = pageTokenCodec(
+  { ns: "string", n: "string" },
+  (t) => ({ namespace: t.ns, name: t.n }),
+  (c) => ({ ns: c.namespace, n: c.name }),
+);
 
-/** A secret as callers see it: everything but the sealed value. */
-export type SecretView = Omit<SecretRecord, "envelope">;
+/** Attempts of a read-modify-write that keeps losing compare-and-set races. */
+const updateAttempts = 5;
 
-/** The outcome of decrypting one name; errors are deliberately coarse (details go to the audit). */
-export type DecryptOutcome =
-  | { readonly value: SecretValue; readonly version: number }
-  | { readonly error: "not found" | "not authorized" | "decryption failed" };
-
-/** Resolves values held by keepers other than "system". */
-export interface ExternalKeepers {
-  /** The value, or a reason (for the audit log) why there is none. */
-  resolve(keeper: string, ref: string): Promise<SecretValue | { readonly failure: string }>;
+export interface SecretListQuery {
+  /** Empty lists every namespace the caller may read. */
+  readonly namespace: string;
+  readonly labels: readonly LabelRequirement[];
+  readonly fields: readonly FieldRequirement[];
+  /** "" for the first page. */
+  readonly pageToken: string;
+  /** 0 for the default. */
+  readonly pageSize: number;
 }
 
-/** What the use cases report for metrics; an interface so the domain imports no metrics library. */
-export interface SecretsObserver {
-  crypto(operation: "seal" | "open" | "open_sealed_box", outcome: "ok" | "failed"): void;
-  decrypted(outcome: "success" | "denied" | "not_found" | "failed"): void;
+export interface SecretUpdateOptions {
+  /** When set, the update applies only if the stored resource version still matches. */
+  readonly expectedResourceVersion?: string;
+  /** Creates a missing secret instead of answering not found. */
+  readonly allowMissing?: boolean;
+  readonly rules?: DialectRules;
+  /**
+   * The fields this write replaces; the others keep what is stored (and, when allowMissing
+   * creates the secret, take the input's). Without a mask every field is replaced, except that
+   * an omitted value keeps the stored one.
+   */
+  readonly replace?: readonly SecretField[];
 }
 
-const unobserved: SecretsObserver = { crypto() {}, decrypted() {} };
-
-export interface SecretLimits {
-  readonly maxValueBytes: number;
-  readonly maxDecryptNames: number;
-  readonly maxLabels: number;
-  readonly maxAnnotations: number;
-  readonly maxDecrypters: number;
+export interface SecretUseCasesOptions {
+  readonly store: SecretStore;
+  readonly ring: KeyRing;
+  readonly guard: Guard;
+  readonly keepers: ExternalKeepers;
+  readonly limits?: SecretLimits;
+  readonly now?: () => Date;
+  readonly observer?: SecretsObserver;
 }
-
-export const defaultLimits: SecretLimits = {
-  maxValueBytes: 65536,
-  maxDecryptNames: 100,
-  maxLabels: 64,
-  maxAnnotations: 64,
-  maxDecrypters: 64,
-};
-
-/** Label and annotation keys: printable, no whitespace, none of the selector syntax characters. */
-// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it rejects.
-const mapKey = /^[^\s\u0000-\u001f\u007f=!,()]{1,317}$/u;
-const keeperName = /^[A-Za-z0-9_.:-]{1,64}$/;
 
 /** Secrets over a store, a key ring and external keepers. */
-export class SecretsService {
-  constructor(
-    private readonly store: SecretStore,
-    private readonly ring: KeyRing,
-    private readonly guard: Guard,
-    private readonly keepers: ExternalKeepers,
-    private readonly limits: SecretLimits = defaultLimits,
-    private readonly now: () => Date = () => new Date(),
-    private readonly observer: SecretsObserver = unobserved,
-  ) {}
+export class SecretUseCases {
+  private readonly store: SecretStore;
+  private readonly ring: KeyRing;
+  private readonly guard: Guard;
+  private readonly limits: SecretLimits;
+  private readonly now: () => Date;
+  private readonly observer: SecretsObserver;
+  private readonly decryptor: Decryptor;
+  /** The namespaces' sealing keys, shared with key administration. */
+  readonly namespaceKeys: NamespaceKeys;
+
+  constructor(options: SecretUseCasesOptions) {
+    this.store = options.store;
+    this.ring = options.ring;
+    this.guard = options.guard;
+    this.limits = options.limits ?? defaultLimits;
+    this.now = options.now ?? (() => new Date());
+    this.observer = options.observer ?? unobserved;
+    this.namespaceKeys = new NamespaceKeys(this.store, this.ring, this.now);
+    this.decryptor = new Decryptor({
+      store: this.store,
+      ring: this.ring,
+      guard: this.guard,
+      keepers: options.keepers,
+      limits: this.limits,
+      observer: this.observer,
+    });
+  }
 
   /** Creates a secret; already_exists when the name is taken. */
   async create(caller: Caller, input: SecretInput, rules?: DialectRules): Promise<SecretView> {
@@ -134,19 +148,13 @@ export class SecretsService {
   }
 
   /**
-   * Lists secrets in (namespace, name) order. An empty namespace lists every namespace the
-   * caller may read, and only those.
+   * Lists secrets in (namespace, name) order, one page. An empty namespace lists every namespace
+   * the caller may read, and only those. Errors name the fields `page_token` and `page_size`.
    */
   async list(
     caller: Caller,
-    query: {
-      readonly namespace: string;
-      readonly labels: readonly LabelRequirement[];
-      readonly fields: readonly FieldRequirement[];
-      readonly after: ListCursor | undefined;
-      readonly limit: number;
-    },
-  ): Promise<{ secrets: SecretView[]; next: ListCursor | undefined }> {
+    query: SecretListQuery,
+  ): Promise<{ secrets: SecretView[]; nextPageToken: string }> {
     let namespaces: "*" | readonly string[];
     if (query.namespace === "") {
       namespaces = allowedNamespaces(caller.principal, secretActions.read);
@@ -154,26 +162,33 @@ export class SecretsService {
       await this.guard.require(caller, secretActions.read, query.namespace);
       namespaces = [query.namespace];
     }
+    const limit = pageSize("page_size", query.pageSize);
+    const after = query.pageToken
+      ? secretsPageToken.decode("page_token", query.pageToken)
+      : undefined;
+    if (after && query.namespace !== "" && after.namespace !== query.namespace) {
+      throw invalid([{ field: "page_token", message: "was issued for another namespace" }]);
+    }
     const found = await this.store.list({
       namespaces,
       labels: query.labels,
       fields: query.fields,
-      after: query.after,
-      limit: query.limit + 1,
+      after,
+      limit: limit + 1,
     });
-    const page = found.slice(0, query.limit);
+    const page = found.slice(0, limit);
     const last = page.at(-1);
     return {
       secrets: page.map(view),
-      next:
-        found.length > query.limit && last
-          ? { namespace: last.namespace, name: last.name }
-          : undefined,
+      nextPageToken:
+        found.length > limit && last
+          ? secretsPageToken.encode({ namespace: last.namespace, name: last.name })
+          : "",
     };
   }
 
   /**
-   * Replaces metadata and spec. An omitted value keeps the stored one; a sent value (or, for an
+   * Replaces the fields the mask names (all of them without one); a sent value (or, for an
    * external keeper, a changed ref) increments the version. With an expected resource version
    * the update applies only if it still matches (conflict otherwise); without one, the
    * read-modify-write is retried on a lost race, so concurrent writers never lose an update
@@ -182,14 +197,11 @@ export class SecretsService {
   async update(
     caller: Caller,
     input: SecretInput,
-    options: {
-      readonly expectedResourceVersion: string;
-      readonly allowMissing: boolean;
-      readonly rules?: DialectRules;
-    },
+    options: SecretUpdateOptions = {},
   ): Promise<SecretView> {
     await this.guard.require(caller, secretActions.write, input.namespace, input.name);
-    for (let attempt = 0; attempt < 5; attempt++) {
+    const expected = options.expectedResourceVersion ?? "";
+    for (let attempt = 0; attempt < updateAttempts; attempt++) {
       const previous = await this.store.get(input.namespace, input.name);
       if (!previous) {
         if (!options.allowMissing) throw notFound("secret", input.name);
@@ -199,22 +211,20 @@ export class SecretsService {
           await this.audit(caller, "create", input, "success", `version ${record.version}`);
           return view(record);
         }
-        if (options.expectedResourceVersion) throw this.conflictOn(input.name);
+        if (expected) throw this.conflictOn(input.name);
         continue;
       }
-      if (
-        options.expectedResourceVersion &&
-        options.expectedResourceVersion !== previous.resourceVersion
-      ) {
+      if (expected && expected !== previous.resourceVersion) {
         await this.audit(caller, "write", input, "conflict", "stale resource version");
         throw this.conflictOn(input.name);
       }
-      const next = await this.nextRecord(caller, previous, input, options.rules);
+      const merged = options.replace ? keeping(previous, input, options.replace) : input;
+      const next = await this.nextRecord(caller, previous, merged, options.rules);
       if ((await this.store.update(previous, next)) === "updated") {
         await this.audit(caller, "write", input, "success", `version ${next.version}`);
         return view(next);
       }
-      if (options.expectedResourceVersion) throw this.conflictOn(input.name);
+      if (expected) throw this.conflictOn(input.name);
     }
     throw this.conflictOn(input.name);
   }
@@ -234,51 +244,14 @@ export class SecretsService {
     return view(deleted);
   }
 
-  /**
-   * Decrypts up to maxDecryptNames secrets of one namespace, answering per name and never with a
-   * whole-call not-found. Each name needs the decrypt grant in the namespace, a service account,
-   * and the caller in the secret's decrypters; every name is audited with its outcome before any
-   * value is returned.
-   */
-  async decrypt(
+  /** Decrypts names of one namespace, each with its own outcome (see decrypt.ts). */
+  decrypt(
     caller: Caller,
     namespace: string,
     names: readonly string[],
     version = 0,
   ): Promise<Map<string, DecryptOutcome>> {
-    const v = new Violations();
-    checkObjectName(v, "namespace", namespace);
-    if (names.length === 0) v.add("names", "at least one name is required");
-    if (names.length > this.limits.maxDecryptNames)
-      v.add("names", `at most ${this.limits.maxDecryptNames} names`);
-    if (!Number.isSafeInteger(version) || version < 0)
-      v.add("version", "must be zero or a positive version");
-    v.throwIfAny();
-
-    // The names are read and opened concurrently, and their audit events appended together: the
-    // audit log writes events queued in the same tick as one batch, so ten names cost one audit
-    // insert instead of ten. Nothing is returned until every append has resolved; if any fails,
-    // the whole call fails and no value leaves.
-    const unique = [...new Set(names)];
-    const outcomes = await Promise.all(
-      unique.map((name) => this.decryptOne(caller, namespace, name, version)),
-    );
-    await Promise.all(
-      outcomes.map((outcome, i) => {
-        this.observer.decrypted(outcome.auditOutcome);
-        return this.guard.record(
-          caller,
-          secretActions.decrypt,
-          namespace,
-          unique[i] as string,
-          outcome.auditOutcome,
-          outcome.reason,
-        );
-      }),
-    );
-    return new Map(
-      unique.map((name, i) => [name, (outcomes[i] as (typeof outcomes)[number]).result]),
-    );
+    return this.decryptor.decrypt(caller, namespace, names, version);
   }
 
   /** The namespace's public key for client-side sealing, created on first use. */
@@ -290,90 +263,8 @@ export class SecretsService {
     const v = new Violations();
     checkObjectName(v, "namespace", namespace);
     v.throwIfAny();
-    const pair = await this.namespaceKey(namespace);
+    const pair = await this.namespaceKeys.current(namespace);
     return { keyId: pair.keyId, publicKey: pair.publicKey };
-  }
-
-  private async decryptOne(
-    caller: Caller,
-    namespace: string,
-    name: string,
-    version: number,
-  ): Promise<{
-    result: DecryptOutcome;
-    auditOutcome: "success" | "denied" | "not_found" | "failed";
-    reason?: string;
-  }> {
-    // The namespace-level decision first, so that a caller without the grant cannot tell which
-    // names exist.
-    const general = authorize(caller.principal, secretActions.decrypt, namespace, name);
-    if (!general.allowed)
-      return {
-        result: { error: "not authorized" },
-        auditOutcome: "denied",
-        reason: general.reason,
-      };
-    const record = await this.store.get(namespace, name);
-    if (!record) return { result: { error: "not found" }, auditOutcome: "not_found" };
-    const specific = authorize(caller.principal, secretActions.decrypt, namespace, name, record);
-    if (!specific.allowed)
-      return {
-        result: { error: "not authorized" },
-        auditOutcome: "denied",
-        reason: specific.reason,
-      };
-
-    if (record.keeper !== systemKeeper) {
-      if (version !== 0 && version !== record.version) {
-        return {
-          result: { error: "not found" },
-          auditOutcome: "not_found",
-          reason: `version ${version} not kept`,
-        };
-      }
-      const resolved = await this.keepers.resolve(record.keeper, record.ref);
-      if ("failure" in resolved) {
-        return {
-          result: { error: "decryption failed" },
-          auditOutcome: "failed",
-          reason: resolved.failure,
-        };
-      }
-      return { result: { value: resolved, version: record.version }, auditOutcome: "success" };
-    }
-
-    const wanted = version === 0 ? record.version : version;
-    const envelope =
-      wanted === record.version
-        ? record.envelope
-        : await this.store.getVersion(record.uid, wanted, record.version);
-    if (!envelope) {
-      return {
-        result: { error: "not found" },
-        auditOutcome: "not_found",
-        reason: `version ${wanted} not kept`,
-      };
-    }
-    try {
-      const value = openValue(this.ring, envelope, {
-        namespace,
-        name,
-        uid: record.uid,
-        version: wanted,
-      });
-      this.observer.crypto("open", "ok");
-      return { result: { value, version: wanted }, auditOutcome: "success" };
-    } catch (err) {
-      if (err instanceof DecryptionError) {
-        this.observer.crypto("open", "failed");
-        return {
-          result: { error: "decryption failed" },
-          auditOutcome: "failed",
-          reason: `decryption failed: ${err.reason}`,
-        };
-      }
-      throw err;
-    }
   }
 
   private async newRecord(
@@ -448,7 +339,6 @@ export class SecretsService {
     };
   }
 
-  /** Validates a write; on create a system-kept secret needs a value. */
   private validate(
     input: SecretInput,
     keeper: string,
@@ -456,40 +346,7 @@ export class SecretsService {
     rules: DialectRules | undefined,
   ): void {
     const v = new Violations();
-    for (const r of rules?.(input, creating) ?? []) v.add(r.field, r.message);
-    checkObjectName(v, "namespace", input.namespace);
-    checkObjectName(v, "name", input.name);
-    checkMap(v, "labels", input.labels, this.limits.maxLabels, 1024);
-    checkMap(v, "annotations", input.annotations, this.limits.maxAnnotations, 16384);
-    checkText(v, "description", input.description, 1024);
-    if (input.decrypters.length > this.limits.maxDecrypters) {
-      v.add("decrypters", `at most ${this.limits.maxDecrypters} decrypters`);
-    }
-    const seen = new Set<string>();
-    input.decrypters.forEach((d, i) => {
-      checkPrincipalName(v, `decrypters[${i}]`, d);
-      if (seen.has(d)) v.add(`decrypters[${i}]`, `duplicate decrypter "${d}"`);
-      seen.add(d);
-    });
-    if (!keeperName.test(keeper))
-      v.add("keeper", "must be 1 to 64 letters, digits, '_', '.', ':' or '-'");
-    if (keeper === systemKeeper) {
-      if (input.ref !== "")
-        v.add("ref", `must be empty for keeper "${systemKeeper}" (send a value instead)`);
-      if (creating && input.value === undefined) v.add("value", "is required");
-      if (input.value?.kind === "plaintext") {
-        const size = input.value.value.byteLength;
-        if (size === 0) v.add("value", "must not be empty");
-        else if (size > this.limits.maxValueBytes) {
-          v.add("value", `is ${size} bytes, more than the limit of ${this.limits.maxValueBytes}`);
-        }
-      }
-    } else {
-      if (input.ref === "") v.add("ref", `is required for keeper "${keeper}"`);
-      else checkText(v, "ref", input.ref, 1024);
-      if (input.value !== undefined)
-        v.add("value", `must be empty for keeper "${keeper}" (its value lives there)`);
-    }
+    checkSecretWrite(v, input, keeper, creating, this.limits, rules);
     v.throwIfAny();
   }
 
@@ -514,7 +371,11 @@ export class SecretsService {
     const value = input.value;
     if (!value) throw new Error("plaintextOf: no value");
     if (value.kind === "plaintext") return value.value;
-    const pair = await this.sealingKey(input.namespace, value.keyId);
+    const pair = await this.namespaceKeys.forSealedValue(
+      input.namespace,
+      value.keyId,
+      "value.sealed.key_id",
+    );
     let opened: SecretValue;
     try {
       opened = openSealedValue(this.ring, pair, value.box);
@@ -526,69 +387,10 @@ export class SecretsService {
       throw err;
     }
     const v = new Violations();
-    if (opened.byteLength === 0) v.add("value", "must not be empty");
-    if (opened.byteLength > this.limits.maxValueBytes) {
-      v.add(
-        "value",
-        `is ${opened.byteLength} bytes, more than the limit of ${this.limits.maxValueBytes}`,
-      );
-    }
+    checkValueSize(v, opened.byteLength, this.limits);
     if (!v.isEmpty) opened.dispose();
     v.throwIfAny();
     return opened;
-  }
-
-  /**
-   * The key pair a sealed value names: the namespace's current one, or the one before the last
-   * rotation while its grace period lasts. Anything else is an invalid key id, with a message
-   * saying which case it is.
-   */
-  private async sealingKey(namespace: string, keyId: string): Promise<NamespaceKeyPair> {
-    const field = "value.sealed.key_id";
-    const current = await this.store.getNamespaceKey(namespace);
-    if (current?.keyId === keyId) return current;
-    const previous = await this.store.getPreviousNamespaceKey(namespace);
-    if (previous?.pair.keyId === keyId) {
-      if (this.now() < previous.validUntil) return previous.pair;
-      new Violations()
-        .add(
-          field,
-          `key id "${keyId}" was rotated out and stopped being accepted at ${previous.validUntil.toISOString()}; fetch the current key with GetPublicKey`,
-        )
-        .throwIfAny();
-    }
-    new Violations()
-      .add(
-        field,
-        `unknown key id "${keyId}" for namespace "${namespace}"; fetch the current one with GetPublicKey`,
-      )
-      .throwIfAny();
-    throw new Error("unreachable");
-  }
-
-  /** Gives a namespace a new sealing key pair; the previous one is accepted until `graceUntil`. */
-  async rotateNamespaceKey(caller: Caller, namespace: string, graceUntil: Date) {
-    await this.guard.require(caller, adminActions.keysWrite, namespace);
-    const v = new Violations();
-    checkObjectName(v, "namespace", namespace);
-    v.throwIfAny();
-    const next = generateNamespaceKeyPair(this.ring, namespace);
-    const previous = await this.store.rotateNamespaceKey(next, graceUntil);
-    await this.guard.record(
-      caller,
-      "keys:namespace.rotate",
-      namespace,
-      "",
-      "success",
-      `new key ${next.keyId}`,
-    );
-    return { current: next, previous };
-  }
-
-  private async namespaceKey(namespace: string): Promise<NamespaceKeyPair> {
-    const existing = await this.store.getNamespaceKey(namespace);
-    if (existing) return existing;
-    return this.store.putNamespaceKeyIfAbsent(generateNamespaceKeyPair(this.ring, namespace));
   }
 
   private conflictOn(name: string): DomainError {
@@ -617,6 +419,25 @@ export class SecretsService {
   }
 }
 
+/** The input with every field the mask does not name taken from the stored record. */
+function keeping(
+  previous: SecretRecord,
+  input: SecretInput,
+  replace: readonly SecretField[],
+): SecretInput {
+  const kept = (field: SecretField) => !replace.includes(field);
+  return {
+    ...input,
+    labels: kept("labels") ? previous.labels : input.labels,
+    annotations: kept("annotations") ? previous.annotations : input.annotations,
+    description: kept("description") ? previous.description : input.description,
+    decrypters: kept("decrypters") ? previous.decrypters : input.decrypters,
+    keeper: kept("keeper") ? previous.keeper : input.keeper,
+    ref: kept("ref") ? previous.ref : input.ref,
+    value: kept("value") ? undefined : input.value,
+  };
+}
+
 function view(record: SecretRecord): SecretView {
   const { envelope: _sealed, ...rest } = record;
   return rest;
@@ -624,24 +445,4 @@ function view(record: SecretRecord): SecretView {
 
 function newResourceVersion(): string {
   return randomBytes(8).toString("hex");
-}
-
-function checkMap(
-  v: Violations,
-  field: string,
-  map: Readonly<Record<string, string>>,
-  maxEntries: number,
-  maxValue: number,
-): void {
-  const entries = Object.entries(map);
-  if (entries.length > maxEntries) v.add(field, `at most ${maxEntries} entries`);
-  for (const [key, value] of entries) {
-    if (!mapKey.test(key)) {
-      v.add(
-        `${field}[${JSON.stringify(key)}]`,
-        "keys are 1 to 317 characters without whitespace, control characters or any of = ! , ( )",
-      );
-    }
-    checkText(v, `${field}[${JSON.stringify(key)}]`, value, maxValue);
-  }
 }

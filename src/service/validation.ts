@@ -2,7 +2,7 @@
  * Rules shared by every entry point. Dialect-only rules (Grafana's 25-character description,
  * Sensu's name pattern) live in their dialect's folder, not here.
  */
-import type { Violations } from "./errors.js";
+import type { Violations } from "../domain/errors.js";
 
 /** Kubernetes label-value syntax: what Grafana requires of decrypter identities. */
 const labelValue = /^[A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?$/;

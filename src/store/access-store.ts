@@ -9,7 +9,7 @@ import type {
   BindingRecord,
   PrincipalRecord,
   TokenRecord,
-} from "../auth/access-store.js";
+} from "../auth/access-store-port.js";
 import type { Binding, PrincipalKind, Role } from "../auth/principal.js";
 import { collections } from "./schema.js";
 

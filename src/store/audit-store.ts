@@ -17,14 +17,8 @@ import {
   MongoBulkWriteError,
   MongoServerError,
 } from "mongodb";
-import {
-  type AuditHead,
-  type AuditQuery,
-  type AuditRecord,
-  type AuditStore,
-  auditOutcomes,
-  type StoredAuditEntry,
-} from "../auth/audit.js";
+import type { AuditQuery, AuditStore, StoredAuditEntry } from "../auth/audit.js";
+import { type AuditHead, type AuditRecord, auditOutcomes } from "../auth/audit-chain.js";
 import { collections } from "./schema.js";
 
 interface AuditDoc {

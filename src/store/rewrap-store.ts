@@ -8,13 +8,13 @@ import { randomBytes } from "node:crypto";
 import type { Db } from "mongodb";
 import { rewrapEnvelope } from "../crypto/envelope.js";
 import { rewrapNamespacePrivateKey } from "../crypto/sealed-box.js";
+import type { SecretStore } from "../service/ports.js";
 import type {
   KeyUsageCounts,
   RewrapJobState,
   RewrapPhase,
   RewrapStore,
 } from "../service/rewrap.js";
-import type { SecretStore } from "../service/secret-store.js";
 import { isDuplicateKey } from "./access-store.js";
 import { collections } from "./schema.js";
 import {

@@ -24,10 +24,10 @@
  * queries the database evaluates.
  */
 import { Binary, type Db, type Filter } from "mongodb";
-import type { Envelope } from "../crypto/envelope.js";
-import type { NamespaceKeyPair } from "../crypto/sealed-box.js";
-import type { ListQuery, SecretRecord, SecretStore } from "../service/secret-store.js";
-import type { FieldRequirement, LabelRequirement } from "../service/selector.js";
+import type { Envelope, NamespaceKeyPair } from "../domain/sealed.js";
+import type { SecretRecord } from "../domain/secret.js";
+import type { FieldRequirement, LabelRequirement } from "../domain/selector.js";
+import type { ListQuery, SecretStore } from "../service/ports.js";
 import { isDuplicateKey } from "./access-store.js";
 import { collections } from "./schema.js";
 

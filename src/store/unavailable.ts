@@ -10,7 +10,7 @@ import {
   MongoServerSelectionError,
   MongoTopologyClosedError,
 } from "mongodb";
-import { DomainError } from "../service/errors.js";
+import { DomainError } from "../domain/errors.js";
 
 /** True for the driver errors that mean "the database cannot be reached now". */
 export function isDatabaseUnavailable(err: unknown): boolean {

@@ -3,19 +3,17 @@ import { randomBytes } from "node:crypto";
 import { createInterface } from "node:readline";
 import { type Collection, type Document, MongoClient } from "mongodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type AuditFilter, AuditLog, type AuditStore } from "../../src/auth/audit.js";
 import {
   type AuditEvent,
-  type AuditFilter,
   type AuditHead,
-  AuditLog,
   type AuditMacKey,
   type AuditOutcome,
   type AuditRecord,
-  type AuditStore,
   auditMac,
   genesisMac,
-} from "../../src/auth/audit.js";
-import { DomainError } from "../../src/service/errors.js";
+} from "../../src/auth/audit-chain.js";
+import { DomainError } from "../../src/domain/errors.js";
 import { mongoAuditStore } from "../../src/store/audit-store.js";
 import { Database } from "../../src/store/database.js";
 import { mongoUri, root, silentLogger, uniqueDatabase } from "../harness/seald.js";

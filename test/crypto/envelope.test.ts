@@ -5,7 +5,6 @@ import { associatedData } from "../../src/crypto/aead.js";
 import {
   DecryptionError,
   type DecryptionFailure,
-  type Envelope,
   openValue,
   rewrapEnvelope,
   type SecretBinding,
@@ -14,6 +13,7 @@ import {
 import { KeyRing, parseMasterKeys } from "../../src/crypto/keyring.js";
 import { SecretValue } from "../../src/crypto/secret-value.js";
 import { loadSodium } from "../../src/crypto/sodium.js";
+import type { Envelope } from "../../src/domain/sealed.js";
 import { bothRing, newKey, newOnlyRing, oldKey, oldRing } from "./rings.js";
 
 const binding: SecretBinding = {

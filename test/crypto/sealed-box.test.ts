@@ -4,7 +4,6 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { DecryptionError } from "../../src/crypto/envelope.js";
 import {
   generateNamespaceKeyPair,
-  type NamespaceKeyPair,
   openSealedValue,
   publicKeyId,
   rewrapNamespacePrivateKey,
@@ -14,6 +13,7 @@ import {
   sealForPublicKey,
 } from "../../src/crypto/sealed-box.js";
 import { loadSodium } from "../../src/crypto/sodium.js";
+import type { NamespaceKeyPair } from "../../src/domain/sealed.js";
 import { bothRing, newOnlyRing, oldRing } from "./rings.js";
 
 let teamA: NamespaceKeyPair;

@@ -3,12 +3,12 @@
  * The end-to-end behaviour (the database evaluating them) is in sensu.test.ts.
  */
 import { describe, expect, it } from "vitest";
+import { SelectorSyntaxError } from "../../src/domain/selector.js";
 import {
   parseSelector,
   providerRequirements,
   secretRequirements,
 } from "../../src/rest/sensu/selector.js";
-import { SelectorSyntaxError } from "../../src/service/selector.js";
 
 describe("Sensu selector parser", () => {
   it("parses every operator, lists, quotes and &&", () => {

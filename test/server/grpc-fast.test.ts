@@ -324,7 +324,12 @@ describe("the lean path and connect on an implementation that uses its whole con
         readMaxBytes: 1024,
         acceptCompression,
         shutdownSignal: shutdown.signal,
-        requestMeta: (_headers, remoteAddress) => ({ requestId: "fixed", remoteAddress }),
+        newRequest: (_headers, remoteAddress) => ({
+          requestId: "fixed",
+          remoteAddress,
+          principal: undefined,
+          outcome: undefined,
+        }),
         contextValues: contextValuesOf,
         finished: () => {},
       }),

@@ -8,9 +8,10 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import { performance } from "node:perf_hooks";
 import { Binary, type Collection, type Document } from "mongodb";
-import { type Envelope, openValue, sealValue } from "../../../src/crypto/envelope.js";
+import { openValue, sealValue } from "../../../src/crypto/envelope.js";
 import type { KeyRing } from "../../../src/crypto/keyring.js";
 import { SecretValue } from "../../../src/crypto/secret-value.js";
+import type { Envelope } from "../../../src/domain/sealed.js";
 
 export const benchNamespace = "bench";
 

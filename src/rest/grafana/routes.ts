@@ -11,27 +11,28 @@
 import { randomInt } from "node:crypto";
 import type { Caller } from "../../auth/caller.js";
 import { authenticateRequest } from "../../auth/gate.js";
-import type { RequestHandler } from "../../server/listener.js";
-import { DomainError } from "../../service/errors.js";
-import { decodePageToken, encodePageToken, maxPageSize } from "../../service/paging.js";
-import type { ListCursor } from "../../service/secret-store.js";
-import type { SecretView } from "../../service/secrets.js";
+import { DomainError } from "../../domain/errors.js";
+import { collectUpTo } from "../../domain/paging.js";
+import type {
+  NodeRequest,
+  NodeResponse,
+  RequestRecord,
+  RouteHandler,
+} from "../../domain/request.js";
+import type { SecretView } from "../../domain/secret.js";
 import {
   type FieldRequirement,
   type LabelRequirement,
   parseFieldSelector,
   parseLabelSelector,
   SelectorSyntaxError,
-} from "../../service/selector.js";
+} from "../../domain/selector.js";
 import {
   BodyError,
   maxBodyBytes,
-  type NodeRequest,
-  type NodeResponse,
   pathSegments,
   type RestDeps,
   readJson,
-  requestMeta,
   sendJson,
 } from "../common.js";
 import { grafanaRules } from "./rules.js";
@@ -119,8 +120,8 @@ class AnswerError extends Error {
 type MutableContext = { -readonly [K in keyof ErrorContext]: ErrorContext[K] };
 
 /** Builds the Grafana routes. */
-export function grafanaRoutes(deps: RestDeps): RequestHandler {
-  return (req, res) => {
+export function grafanaRoutes(deps: RestDeps): RouteHandler {
+  return (req, res, request) => {
     const ctx: MutableContext = {
       verb: undefined,
       namespace: "",
@@ -128,7 +129,7 @@ export function grafanaRoutes(deps: RestDeps): RequestHandler {
       generated: false,
       principal: "",
     };
-    serve(deps, req, res, ctx).catch((err: unknown) => {
+    serve(deps, req, res, request, ctx).catch((err: unknown) => {
       send(res, toAnswer(deps, err, ctx));
     });
   };
@@ -138,6 +139,7 @@ async function serve(
   deps: RestDeps,
   req: NodeRequest,
   res: NodeResponse,
+  request: RequestRecord,
   ctx: MutableContext,
 ): Promise<void> {
   const url = new URL(req.url ?? "/", "http://localhost");
@@ -151,7 +153,7 @@ async function serve(
   }
   const caller = await authenticateRequest(
     deps,
-    requestMeta(req),
+    request,
     req.headers.authorization,
     ["Bearer"],
     `grafana:${ctx.verb ?? method.toLowerCase()}`,
@@ -282,21 +284,34 @@ async function listSecureValues(
       `limit must be a non-negative integer, not ${JSON.stringify(limitText)}`,
     );
   }
-  // Kubernetes: no limit (or 0) means every item; a large limit may be served in several pages.
+  // Kubernetes: no limit (or 0) means every item; a limit gets at most that many and a continue
+  // token when more remain.
   const limit = Number(limitText || "0");
-  let after = continueFrom(query.get("continue") ?? "", namespace);
-  const items: SecretView[] = [];
-  for (;;) {
-    const page = await deps.secrets.list(caller, {
-      namespace,
-      labels,
-      fields,
-      after,
-      limit: limit === 0 ? maxPageSize : Math.min(limit, maxPageSize),
-    });
-    items.push(...page.secrets);
-    after = page.next;
-    if (limit !== 0 || after === undefined) break;
+  let page: { items: SecretView[]; nextPageToken: string };
+  try {
+    page = await collectUpTo(
+      limit === 0 ? undefined : limit,
+      query.get("continue") ?? "",
+      async (pageToken, pageSize) => {
+        const got = await deps.secrets.list(caller, {
+          namespace,
+          labels,
+          fields,
+          pageToken,
+          pageSize,
+        });
+        return { items: got.secrets, nextPageToken: got.nextPageToken };
+      },
+    );
+  } catch (err) {
+    // The continue token is the use cases' page token; say what is wrong with it in Kubernetes'
+    // words (a BadRequest), as the API server does.
+    const problem =
+      err instanceof DomainError
+        ? err.details.violations?.find((v) => v.field === "page_token")
+        : undefined;
+    if (problem) throw new BadRequestError(`the continue token ${problem.message}`);
+    throw err;
   }
   return {
     apiVersion,
@@ -305,25 +320,10 @@ async function listSecureValues(
       // seald keeps no collection-wide revision to report. Kubernetes clients expect a list to
       // carry one, opaque like every resourceVersion; the time the list was served is honest.
       resourceVersion: String(Date.now()),
-      ...(after ? { continue: encodePageToken({ ns: after.namespace, n: after.name }) } : {}),
+      ...(page.nextPageToken ? { continue: page.nextPageToken } : {}),
     },
-    items: items.map(toSecureValue),
+    items: page.items.map(toSecureValue),
   };
-}
-
-/** The keyset cursor of a continue token (the RPC API's page token), checked for this namespace. */
-function continueFrom(token: string, namespace: string): ListCursor | undefined {
-  if (token === "") return undefined;
-  let cursor: Record<"ns" | "n", string | number>;
-  try {
-    cursor = decodePageToken("continue", token, { ns: "string", n: "string" });
-  } catch {
-    throw new BadRequestError("the continue token is not one this server issued");
-  }
-  if (cursor.ns !== namespace) {
-    throw new BadRequestError("the continue token was issued for another namespace");
-  }
-  return { namespace: String(cursor.ns), name: String(cursor.n) };
 }
 
 function selector<T>(parameter: string, parse: () => T): T {

@@ -4,8 +4,8 @@
  * Every other rule (decrypters, value xor ref, map sizes) is the domain's. Violations use the
  * domain's neutral field paths; the Status rendering maps them to Grafana's.
  */
-import type { FieldViolation } from "../../service/errors.js";
-import type { DialectRules, SecretInput } from "../../service/secrets.js";
+import type { FieldViolation } from "../../domain/errors.js";
+import type { DialectRules, SecretInput } from "../../service/secret-rules.js";
 
 /** Grafana's limits on a SecureValue. */
 export const grafanaLimits = {

@@ -3,7 +3,7 @@
  * codes, except 401, which Grafana answers in its own JSON before the API server sees the request.
  * Validation field paths are mapped here from the domain's neutral names to Grafana's.
  */
-import type { DomainError, ErrorCode, FieldViolation } from "../../service/errors.js";
+import type { DomainError, ErrorCode, FieldViolation } from "../../domain/errors.js";
 import { group, kind, resource } from "./wire.js";
 
 /** The Kubernetes verbs of the routes, used in messages. */

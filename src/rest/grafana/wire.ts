@@ -4,7 +4,8 @@
  * here and never written: no function in this file puts a value into a response.
  */
 import { SecretValue } from "../../crypto/secret-value.js";
-import type { SecretInput, SecretView } from "../../service/secrets.js";
+import type { SecretView } from "../../domain/secret.js";
+import type { SecretInput } from "../../service/secret-rules.js";
 
 export const group = "secret.grafana.app";
 export const version = "v1beta1";

@@ -4,10 +4,11 @@
  * 5 unauthenticated). Anything that is not a DomainError or a BodyError is a fault: its cause is
  * logged and the client reads "internal error".
  */
-import type { RequestMeta } from "../../auth/caller.js";
+
+import { DomainError, type ErrorCode } from "../../domain/errors.js";
+import type { NodeResponse, RequestMeta } from "../../domain/request.js";
 import type { Logger } from "../../log.js";
-import { DomainError, type ErrorCode } from "../../service/errors.js";
-import { BodyError, type NodeResponse, sendJson } from "../common.js";
+import { BodyError, sendJson } from "../common.js";
 
 const table: Record<ErrorCode, { readonly status: number; readonly code: number }> = {
   invalid_argument: { status: 400, code: 1 },

@@ -1,6 +1,6 @@
 /**
  * The Sensu Go secrets API (/api/enterprise/secrets/v1), a translation of Sensu's wire format to
- * the domain services: each route parses, calls SecretsService or ProvidersService, and renders.
+ * the domain services: each route parses, calls the secret or provider use cases, and renders.
  *
  * Order of checks, as on every entry point: the route must exist (404) and take the method (405,
  * with Allow); then authentication (401, or 429 for a refused address), then authorisation
@@ -24,21 +24,18 @@
 
 import type { Caller } from "../../auth/caller.js";
 import { authenticateRequest } from "../../auth/gate.js";
-import type { RequestHandler } from "../../server/listener.js";
-import { DomainError, invalid } from "../../service/errors.js";
-import { decodePageToken, encodePageToken, maxPageSize } from "../../service/paging.js";
-import type { ListCursor } from "../../service/secret-store.js";
-import { type SecretView, systemKeeper } from "../../service/secrets.js";
-import { SelectorSyntaxError } from "../../service/selector.js";
-import {
-  type NodeRequest,
-  type NodeResponse,
-  pathSegments,
-  type RestDeps,
-  readJson,
-  requestMeta,
-  sendJson,
-} from "../common.js";
+import { DomainError, renamingFields } from "../../domain/errors.js";
+import { collectUpTo } from "../../domain/paging.js";
+import type {
+  NodeRequest,
+  NodeResponse,
+  RequestRecord,
+  RouteHandler,
+} from "../../domain/request.js";
+import { systemKeeper } from "../../domain/secret.js";
+import { SelectorSyntaxError } from "../../domain/selector.js";
+import type { DialectRules } from "../../service/secret-rules.js";
+import { pathSegments, type RestDeps, readJson, sendJson } from "../common.js";
 import { sendError } from "./errors.js";
 import { providerRequirements, secretRequirements } from "./selector.js";
 import { decodeProvider, decodeSecret, renderProvider, renderSecret } from "./wire.js";
@@ -83,9 +80,9 @@ function match(
 }
 
 /** Builds the Sensu routes. */
-export function sensuRoutes(deps: RestDeps): RequestHandler {
-  return (req, res) => {
-    serve(deps, req, res).catch((err: unknown) => {
+export function sensuRoutes(deps: RestDeps): RouteHandler {
+  return (req, res, request) => {
+    serve(deps, req, res, request).catch((err: unknown) => {
       // serve answers every error itself; this is only for a failure while answering.
       deps.logger.error({ err }, "sensu route failed while answering");
       if (!res.headersSent) sendJson(res, 500, { message: "internal error", code: 0 });
@@ -93,8 +90,12 @@ export function sensuRoutes(deps: RestDeps): RequestHandler {
   };
 }
 
-async function serve(deps: RestDeps, req: NodeRequest, res: NodeResponse): Promise<void> {
-  const meta = requestMeta(req);
+async function serve(
+  deps: RestDeps,
+  req: NodeRequest,
+  res: NodeResponse,
+  request: RequestRecord,
+): Promise<void> {
   const raw = req.url ?? "/";
   const q = raw.indexOf("?");
   const path = q < 0 ? raw : raw.slice(0, q);
@@ -119,14 +120,14 @@ async function serve(deps: RestDeps, req: NodeRequest, res: NodeResponse): Promi
   try {
     const caller = await authenticateRequest(
       deps,
-      meta,
+      request,
       req.headers.authorization,
       ["Bearer", "Key"],
       `sensu:${method} ${found.route.template}`,
     );
     await handler({ deps, req, res, caller, query, params: found.params });
   } catch (err) {
-    sendError(res, err, deps.logger, meta, `${method} ${found.route.template}`);
+    sendError(res, err, deps.logger, request, `${method} ${found.route.template}`);
   }
 }
 
@@ -160,39 +161,13 @@ function limitOf(query: URLSearchParams): number | undefined {
   return n > 0 && Number.isSafeInteger(n) ? n : undefined;
 }
 
-/** Pages through a domain list until `limit` items (or the end); the domain caps each page. */
-async function collect<T, C>(
-  limit: number | undefined,
-  first: C | undefined,
-  page: (after: C | undefined, size: number) => Promise<{ items: T[]; next: C | undefined }>,
-): Promise<{ items: T[]; next: C | undefined }> {
-  const items: T[] = [];
-  let after = first;
-  for (;;) {
-    const size = Math.min(maxPageSize, limit === undefined ? maxPageSize : limit - items.length);
-    const got = await page(after, size);
-    items.push(...got.items);
-    if (got.next === undefined || (limit !== undefined && items.length >= limit)) {
-      return { items, next: got.next };
-    }
-    after = got.next;
-  }
-}
-
 /** Renames the domain's neutral field paths to Sensu's in a validation error. */
 function sensuFields(err: unknown, paths: Readonly<Record<string, string>>): unknown {
-  if (!(err instanceof DomainError) || err.code !== "invalid_argument" || !err.details.violations)
-    return err;
-  return invalid(
-    err.details.violations.map((v) => {
-      const base = /^[a-z_]+/.exec(v.field)?.[0] ?? "";
-      const renamed = paths[base];
-      return {
-        field: renamed ? renamed + v.field.slice(base.length) : v.field,
-        message: v.message,
-      };
-    }),
-  );
+  return renamingFields(err, (field) => {
+    const base = /^[a-z_]+/.exec(field)?.[0] ?? "";
+    const renamed = paths[base];
+    return renamed ? renamed + field.slice(base.length) : field;
+  });
 }
 
 const secretPaths = {
@@ -206,6 +181,8 @@ const secretPaths = {
   value: "spec.provider",
 };
 const providerPaths = { name: "metadata.name", type: "type" };
+/** A list's `continue` parameter is the use cases' page token. */
+const listPaths = { page_token: "continue" };
 
 // --- secrets ---------------------------------------------------------------------------------
 
@@ -213,31 +190,37 @@ async function listSecrets(ctx: Context, namespace: string): Promise<void> {
   const { labels, fields } = selectors(() =>
     secretRequirements(ctx.query.getAll("labelSelector"), ctx.query.getAll("fieldSelector")),
   );
-  const token = ctx.query.get("continue") ?? "";
-  // The same keyset cursor as ListSecrets' page_token, so either side can continue the other.
-  const start = token
-    ? decodePageToken("continue", token, { ns: "string", n: "string" })
-    : undefined;
-  const { items, next } = await collect<SecretView, ListCursor>(
-    limitOf(ctx.query),
-    start ? { namespace: String(start.ns), name: String(start.n) } : undefined,
-    async (after, limit) => {
-      const page = await ctx.deps.secrets.list(ctx.caller, {
-        namespace,
-        labels,
-        fields,
-        after,
-        limit,
-      });
-      return { items: page.secrets, next: page.next };
-    },
+  // The RPC API's page token, so either side can continue a list the other started.
+  const { items, nextPageToken } = await listing(() =>
+    collectUpTo(
+      limitOf(ctx.query),
+      ctx.query.get("continue") ?? "",
+      async (pageToken, pageSize) => {
+        const page = await ctx.deps.secrets.list(ctx.caller, {
+          namespace,
+          labels,
+          fields,
+          pageToken,
+          pageSize,
+        });
+        return { items: page.secrets, nextPageToken: page.nextPageToken };
+      },
+    ),
   );
-  sendJson(
-    ctx.res,
-    200,
-    items.map(renderSecret),
-    next ? { "sensu-continue": encodePageToken({ ns: next.namespace, n: next.name }) } : {},
-  );
+  sendJson(ctx.res, 200, items.map(renderSecret), continueHeader(nextPageToken));
+}
+
+/** Runs a list, naming its page token by Sensu's name for it in errors. */
+async function listing<T>(list: () => Promise<T>): Promise<T> {
+  try {
+    return await list();
+  } catch (err) {
+    throw sensuFields(err, listPaths);
+  }
+}
+
+function continueHeader(nextPageToken: string): Record<string, string> {
+  return nextPageToken ? { "sensu-continue": nextPageToken } : {};
 }
 
 async function getSecret(ctx: Context): Promise<void> {
@@ -249,71 +232,49 @@ async function getSecret(ctx: Context): Promise<void> {
   sendJson(ctx.res, 200, renderSecret(secret));
 }
 
-/** The secret, or undefined when it does not exist (after the domain authorised the read). */
-async function find(ctx: Context, namespace: string, name: string) {
-  try {
-    return await ctx.deps.secrets.get(ctx.caller, namespace, name);
-  } catch (err) {
-    if (err instanceof DomainError && err.code === "not_found") return undefined;
-    throw err;
-  }
-}
+/** What a Sensu secret carries; description and decrypters, which it does not, are kept. */
+const sensuSecretFields = ["labels", "annotations", "keeper", "ref"] as const;
+
+/**
+ * Sensu's one rule of its own: a secret it creates must name a provider, since a Sensu body
+ * cannot carry the value that provider "system" (a value sealed by seald) needs.
+ */
+const sensuRules: DialectRules = (input, creating) =>
+  creating && input.keeper === systemKeeper
+    ? [
+        {
+          field: "keeper",
+          message: `secret "${input.name}" does not exist, and provider "${systemKeeper}" means a value sealed by seald, which a Sensu body cannot carry: create it through the RPC API or the Grafana routes`,
+        },
+      ]
+    : [];
 
 async function putSecret(ctx: Context): Promise<void> {
-  const namespace = param(ctx, "namespace");
-  const name = param(ctx, "name");
-  const body = await readJson(ctx.req);
-  // Reading first authorises (403 before any 400) and finds what a Sensu body does not carry.
-  let existing = await find(ctx, namespace, name);
-  const put = decodeSecret(body, { namespace, name });
-  for (let attempt = 1; ; attempt++) {
-    try {
-      await writeSecret(ctx, put, existing);
-      break;
-    } catch (err) {
-      // A lost race (created, changed or deleted meanwhile): read again and reapply.
-      const raced =
-        err instanceof DomainError &&
-        (err.code === "conflict" ||
-          err.code === "already_exists" ||
-          (err.code === "not_found" && existing !== undefined));
-      if (!raced || attempt >= 5) throw sensuFields(err, secretPaths);
-      existing = await find(ctx, namespace, name);
-    }
+  const put = decodeSecret(await readJson(ctx.req), {
+    namespace: param(ctx, "namespace"),
+    name: param(ctx, "name"),
+  });
+  try {
+    // Creates, or replaces what Sensu carries; the use case retries lost races.
+    await ctx.deps.secrets.update(
+      ctx.caller,
+      {
+        namespace: put.namespace,
+        name: put.name,
+        labels: put.labels,
+        annotations: put.annotations,
+        description: "",
+        decrypters: [],
+        keeper: put.provider,
+        ref: put.id,
+        value: undefined,
+      },
+      { allowMissing: true, replace: sensuSecretFields, rules: sensuRules },
+    );
+  } catch (err) {
+    throw sensuFields(err, secretPaths);
   }
   sendEmpty(ctx.res, 201);
-}
-
-async function writeSecret(
-  ctx: Context,
-  put: ReturnType<typeof decodeSecret>,
-  existing: SecretView | undefined,
-): Promise<void> {
-  const input = {
-    namespace: put.namespace,
-    name: put.name,
-    labels: put.labels,
-    annotations: put.annotations,
-    keeper: put.provider,
-    ref: put.id,
-    value: undefined,
-  };
-  if (!existing) {
-    if (put.provider === systemKeeper) {
-      throw new DomainError(
-        "invalid_argument",
-        `secret "${put.name}" does not exist, and provider "${systemKeeper}" means a value sealed by seald, which a Sensu body cannot carry: create it through the RPC API or the Grafana routes`,
-      );
-    }
-    await ctx.deps.secrets.create(ctx.caller, { ...input, description: "", decrypters: [] });
-    return;
-  }
-  // Sensu does not know description and decrypters: keep them.
-  await ctx.deps.secrets.update(
-    ctx.caller,
-    { ...input, description: existing.description, decrypters: existing.decrypters },
-    { expectedResourceVersion: existing.resourceVersion, allowMissing: false },
-  );
 }
 
 async function deleteSecret(ctx: Context): Promise<void> {
@@ -327,22 +288,17 @@ async function listProviders(ctx: Context): Promise<void> {
   const names = selectors(() =>
     providerRequirements(ctx.query.getAll("labelSelector"), ctx.query.getAll("fieldSelector")),
   );
-  const token = ctx.query.get("continue") ?? "";
-  const start = token ? decodePageToken("continue", token, { n: "string" }) : undefined;
-  const { items, next } = await collect(
-    limitOf(ctx.query),
-    start ? String(start.n) : undefined,
-    async (after, limit) => {
-      const page = await ctx.deps.providers.list(ctx.caller, { names, after, limit });
-      return { items: page.providers, next: page.next };
-    },
+  const { items, nextPageToken } = await listing(() =>
+    collectUpTo(
+      limitOf(ctx.query),
+      ctx.query.get("continue") ?? "",
+      async (pageToken, pageSize) => {
+        const page = await ctx.deps.providers.list(ctx.caller, { names, pageToken, pageSize });
+        return { items: page.providers, nextPageToken: page.nextPageToken };
+      },
+    ),
   );
-  sendJson(
-    ctx.res,
-    200,
-    items.map(renderProvider),
-    next ? { "sensu-continue": encodePageToken({ n: next }) } : {},
-  );
+  sendJson(ctx.res, 200, items.map(renderProvider), continueHeader(nextPageToken));
 }
 
 async function getProvider(ctx: Context): Promise<void> {

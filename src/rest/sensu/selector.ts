@@ -21,13 +21,14 @@
  * never a pattern. As in Sensu, `value in field` with a bare field name on the right tests the
  * field (`env in secret.provider`).
  */
-import type { ProviderRequirement } from "../../service/providers.js";
+
 import {
   type FieldRequirement,
   type LabelRequirement,
   type SelectableField,
   SelectorSyntaxError,
-} from "../../service/selector.js";
+} from "../../domain/selector.js";
+import type { ProviderRequirement } from "../../service/providers.js";
 
 export type Operator = "==" | "!=" | "in" | "notin" | "matches";
 

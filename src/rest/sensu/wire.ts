@@ -4,9 +4,9 @@
  * Sensu has (its name pattern, the URL/body agreement, `type` and `api_version`). Every other rule
  * is the domain's.
  */
-import { DomainError } from "../../service/errors.js";
+import { DomainError } from "../../domain/errors.js";
+import { type SecretView, systemKeeper } from "../../domain/secret.js";
 import type { ProviderRecord } from "../../service/providers.js";
-import { type SecretView, systemKeeper } from "../../service/secrets.js";
 
 export const apiVersion = "secrets/v1";
 

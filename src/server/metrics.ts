@@ -1,11 +1,9 @@
 /**
- * Observability: Prometheus metrics (prom-client, one registry per server, no module singletons)
- * and the per-request facts the request log needs. Labels carry route templates, protocols,
+ * Observability: Prometheus metrics (prom-client, one registry per server, no module singletons). Labels carry route templates, protocols,
  * outcomes and operation names only: never a secret's name, a token, or a value.
  */
 import type { MongoClient } from "mongodb";
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
-import type { RequestMeta } from "./auth/caller.js";
 
 /** The metrics seald exports at /metrics. */
 export class Metrics {
@@ -77,26 +75,4 @@ export class Metrics {
       this.dbSeconds.observe({ command: e.commandName, outcome: "error" }, e.duration / 1000),
     );
   }
-}
-
-// Facts learned while a request runs, keyed by its RequestMeta (one object per request).
-const principals = new WeakMap<RequestMeta, string>();
-const outcomes = new WeakMap<RequestMeta, string>();
-
-/** Records who a request authenticated as, for its log line. */
-export function notePrincipal(meta: RequestMeta, principal: string): void {
-  principals.set(meta, principal);
-}
-
-/** Records an RPC's outcome (its Connect code), which its HTTP status does not show. */
-export function noteOutcome(meta: RequestMeta, outcome: string): void {
-  outcomes.set(meta, outcome);
-}
-
-export function principalOf(meta: RequestMeta): string | undefined {
-  return principals.get(meta);
-}
-
-export function outcomeOf(meta: RequestMeta): string | undefined {
-  return outcomes.get(meta);
 }

@@ -5,7 +5,7 @@
  * bootstrap token) can never be read through it. With no prefix configured it resolves nothing.
  */
 import { SecretValue } from "../crypto/secret-value.js";
-import type { ExternalKeepers } from "./secrets.js";
+import type { ExternalKeepers } from "./ports.js";
 
 /** The env keeper over an environment snapshot and an allowlisted prefix. */
 export class EnvKeepers implements ExternalKeepers {

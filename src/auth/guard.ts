@@ -2,11 +2,13 @@
  * The guard every use case calls first: it asks the policy, records a denial in the audit trail,
  * and turns it into a permission_denied error. Decisions come from authorize() alone.
  */
-import type { AuditEvent } from "../auth/audit.js";
-import type { Caller, RequestMeta } from "../auth/caller.js";
-import { authorize, type SecretFacts } from "../auth/policy.js";
-import type { Action } from "../auth/principal.js";
-import { permissionDenied } from "./errors.js";
+
+import { permissionDenied } from "../domain/errors.js";
+import type { RequestMeta } from "../domain/request.js";
+import type { AuditEvent } from "./audit-chain.js";
+import type { Caller } from "./caller.js";
+import { authorize, type SecretFacts } from "./policy.js";
+import type { Action } from "./principal.js";
 
 /** Where audit events go; resolves once the event is durably stored. */
 export interface AuditSink {
@@ -36,24 +38,46 @@ export class Guard {
     throw permissionDenied();
   }
 
-  /** Appends one audit event for the caller (or an unauthenticated request). */
-  async record(
-    caller: Caller | RequestMeta,
+  /** Appends one audit event for an authenticated caller. */
+  record(
+    caller: Caller,
     action: string,
     namespace: string,
     name: string,
     outcome: Outcome,
     reason?: string,
   ): Promise<void> {
+    return this.append(caller.principal.name, caller, action, namespace, name, outcome, reason);
+  }
+
+  /** Appends one audit event for a request that has no authenticated principal. */
+  recordAnonymous(
+    origin: RequestMeta,
+    action: string,
+    outcome: Outcome,
+    reason?: string,
+  ): Promise<void> {
+    return this.append("", origin, action, "", "", outcome, reason);
+  }
+
+  private async append(
+    principal: string,
+    origin: RequestMeta,
+    action: string,
+    namespace: string,
+    name: string,
+    outcome: Outcome,
+    reason: string | undefined,
+  ): Promise<void> {
     await this.audit.append({
       time: this.now(),
-      principal: "principal" in caller ? caller.principal.name : "",
+      principal,
       action,
       namespace,
       name,
       outcome,
-      requestId: caller.requestId,
-      remoteAddress: caller.remoteAddress,
+      requestId: origin.requestId,
+      remoteAddress: origin.remoteAddress,
       ...(reason === undefined ? {} : { reason }),
     });
   }

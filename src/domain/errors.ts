@@ -97,3 +97,15 @@ export class Violations {
     if (this.list.length > 0) throw invalid(this.list);
   }
 }
+
+/**
+ * The error with the field paths of its violations renamed (a dialect's names for the domain's
+ * neutral paths); any other error as it is.
+ */
+export function renamingFields(err: unknown, rename: (field: string) => string): unknown {
+  if (!(err instanceof DomainError) || err.code !== "invalid_argument" || !err.details.violations)
+    return err;
+  return invalid(
+    err.details.violations.map((v) => ({ field: rename(v.field), message: v.message })),
+  );
+}

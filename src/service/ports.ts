@@ -1,34 +1,12 @@
 /**
- * The storage the secrets use cases need, as an interface the domain owns. The MongoDB
- * implementation (src/store/secret-store.ts) keeps `_id`s, BSON types and collection names to
- * itself and returns these plain records.
+ * The ports the secrets use cases own: the storage they need (the MongoDB implementation,
+ * src/store/secret-store.ts, keeps `_id`s, BSON types and collection names to itself and returns
+ * plain records), the resolver of external keepers, and the observer metrics come through.
  */
-import type { Envelope } from "../crypto/envelope.js";
-import type { NamespaceKeyPair } from "../crypto/sealed-box.js";
-import type { FieldRequirement, LabelRequirement } from "./selector.js";
-
-/** A secret as stored: metadata, spec, and (for keeper "system") the sealed current value. */
-export interface SecretRecord {
-  readonly namespace: string;
-  readonly name: string;
-  readonly uid: string;
-  readonly labels: Readonly<Record<string, string>>;
-  readonly annotations: Readonly<Record<string, string>>;
-  readonly description: string;
-  readonly decrypters: readonly string[];
-  readonly keeper: string;
-  readonly ref: string;
-  /** The value's version: 1 on creation, +1 on every change of value. */
-  readonly version: number;
-  /** Changes on every write; updates compare-and-set on it. */
-  readonly resourceVersion: string;
-  readonly createTime: Date;
-  readonly updateTime: Date;
-  readonly createdBy: string;
-  readonly updatedBy: string;
-  /** The sealed current value; undefined for external keepers. */
-  readonly envelope: Envelope | undefined;
-}
+import type { SecretValue } from "../crypto/secret-value.js";
+import type { Envelope, NamespaceKeyPair } from "../domain/sealed.js";
+import type { SecretRecord } from "../domain/secret.js";
+import type { FieldRequirement, LabelRequirement } from "../domain/selector.js";
 
 /** Where a list page starts: after this (namespace, name). */
 export interface ListCursor {
@@ -100,3 +78,17 @@ export interface SecretStore {
   /** Every master key id some stored record refers to (values, history, namespace keys). */
   kekIdsInUse(): Promise<string[]>;
 }
+
+/** Resolves values held by keepers other than "system". */
+export interface ExternalKeepers {
+  /** The value, or a reason (for the audit log) why there is none. */
+  resolve(keeper: string, ref: string): Promise<SecretValue | { readonly failure: string }>;
+}
+
+/** What the use cases report for metrics; an interface so the domain imports no metrics library. */
+export interface SecretsObserver {
+  crypto(operation: "seal" | "open" | "open_sealed_box", outcome: "ok" | "failed"): void;
+  decrypted(outcome: "success" | "denied" | "not_found" | "failed"): void;
+}
+
+export const unobserved: SecretsObserver = { crypto() {}, decrypted() {} };

@@ -1,0 +1,161 @@
+/**
+ * Batch decrypt: up to maxDecryptNames secrets of one namespace, answered per name and never with
+ * a whole-call not-found. Each name needs the decrypt grant in the namespace, a service account,
+ * and the caller in the secret's decrypters; every name is audited with its outcome before any
+ * value is returned. Errors are deliberately coarse for the caller; the audit record has why.
+ */
+import type { Caller } from "../auth/caller.js";
+import type { Guard } from "../auth/guard.js";
+import { authorize } from "../auth/policy.js";
+import { secretActions } from "../auth/principal.js";
+import { DecryptionError, openValue } from "../crypto/envelope.js";
+import type { KeyRing } from "../crypto/keyring.js";
+import type { SecretValue } from "../crypto/secret-value.js";
+import { Violations } from "../domain/errors.js";
+import { type SecretRecord, systemKeeper } from "../domain/secret.js";
+import type { ExternalKeepers, SecretStore, SecretsObserver } from "./ports.js";
+import type { SecretLimits } from "./secret-rules.js";
+import { checkObjectName } from "./validation.js";
+
+/** The outcome of decrypting one name, as the caller sees it. */
+export type DecryptOutcome =
+  | { readonly value: SecretValue; readonly version: number }
+  | { readonly error: "not found" | "not authorized" | "decryption failed" };
+
+type AuditOutcome = "success" | "denied" | "not_found" | "failed";
+
+/** One name's outcome with what its audit record says. */
+interface Decrypted {
+  readonly result: DecryptOutcome;
+  readonly audit: AuditOutcome;
+  readonly reason?: string;
+}
+
+const success = (value: SecretValue, version: number): Decrypted => ({
+  result: { value, version },
+  audit: "success",
+});
+const denied = (reason: string): Decrypted => ({
+  result: { error: "not authorized" },
+  audit: "denied",
+  reason,
+});
+const missing = (reason?: string): Decrypted => ({
+  result: { error: "not found" },
+  audit: "not_found",
+  ...(reason === undefined ? {} : { reason }),
+});
+const failed = (reason: string): Decrypted => ({
+  result: { error: "decryption failed" },
+  audit: "failed",
+  reason,
+});
+
+export interface DecryptorOptions {
+  readonly store: Pick<SecretStore, "get" | "getVersion">;
+  readonly ring: KeyRing;
+  readonly guard: Guard;
+  readonly keepers: ExternalKeepers;
+  readonly limits: SecretLimits;
+  readonly observer: SecretsObserver;
+}
+
+export class Decryptor {
+  constructor(private readonly o: DecryptorOptions) {}
+
+  async decrypt(
+    caller: Caller,
+    namespace: string,
+    names: readonly string[],
+    version = 0,
+  ): Promise<Map<string, DecryptOutcome>> {
+    const v = new Violations();
+    checkObjectName(v, "namespace", namespace);
+    if (names.length === 0) v.add("names", "at least one name is required");
+    if (names.length > this.o.limits.maxDecryptNames)
+      v.add("names", `at most ${this.o.limits.maxDecryptNames} names`);
+    if (!Number.isSafeInteger(version) || version < 0)
+      v.add("version", "must be zero or a positive version");
+    v.throwIfAny();
+
+    // The names are read and opened concurrently, and their audit events appended together: the
+    // audit log writes events queued in the same tick as one batch, so ten names cost one audit
+    // insert instead of ten. Nothing is returned until every append has resolved; if any fails,
+    // the whole call fails and no value leaves.
+    const unique = [...new Set(names)];
+    const outcomes = await Promise.all(
+      unique.map((name) => this.decryptOne(caller, namespace, name, version)),
+    );
+    await Promise.all(
+      outcomes.map((outcome, i) => {
+        this.o.observer.decrypted(outcome.audit);
+        return this.o.guard.record(
+          caller,
+          secretActions.decrypt,
+          namespace,
+          unique[i] as string,
+          outcome.audit,
+          outcome.reason,
+        );
+      }),
+    );
+    return new Map(unique.map((name, i) => [name, (outcomes[i] as Decrypted).result]));
+  }
+
+  private async decryptOne(
+    caller: Caller,
+    namespace: string,
+    name: string,
+    version: number,
+  ): Promise<Decrypted> {
+    // The namespace-level decision first, so that a caller without the grant cannot tell which
+    // names exist.
+    const general = authorize(caller.principal, secretActions.decrypt, namespace, name);
+    if (!general.allowed) return denied(general.reason);
+    const record = await this.o.store.get(namespace, name);
+    if (!record) return missing();
+    const specific = authorize(caller.principal, secretActions.decrypt, namespace, name, record);
+    if (!specific.allowed) return denied(specific.reason);
+    return record.keeper === systemKeeper
+      ? this.openSealed(namespace, name, record, version)
+      : this.resolveExternal(record, version);
+  }
+
+  /** A value held elsewhere: only its current version exists. */
+  private async resolveExternal(record: SecretRecord, version: number): Promise<Decrypted> {
+    if (version !== 0 && version !== record.version) return missing(`version ${version} not kept`);
+    const resolved = await this.o.keepers.resolve(record.keeper, record.ref);
+    if ("failure" in resolved) return failed(resolved.failure);
+    return success(resolved, record.version);
+  }
+
+  /** A value seald sealed: the current one from the head, an older one from the kept history. */
+  private async openSealed(
+    namespace: string,
+    name: string,
+    record: SecretRecord,
+    version: number,
+  ): Promise<Decrypted> {
+    const wanted = version === 0 ? record.version : version;
+    const envelope =
+      wanted === record.version
+        ? record.envelope
+        : await this.o.store.getVersion(record.uid, wanted, record.version);
+    if (!envelope) return missing(`version ${wanted} not kept`);
+    try {
+      // Bound to the name asked for: a record that claims to be another secret does not open.
+      const value = openValue(this.o.ring, envelope, {
+        namespace,
+        name,
+        uid: record.uid,
+        version: wanted,
+      });
+      this.o.observer.crypto("open", "ok");
+      return success(value, wanted);
+    } catch (err) {
+      if (!(err instanceof DecryptionError)) throw err;
+      this.o.observer.crypto("open", "failed");
+      return failed(`decryption failed: ${err.reason}`);
+    }
+  }
+}
