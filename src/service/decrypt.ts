@@ -35,8 +35,9 @@ const success = (value: SecretValue, version: number): Decrypted => ({
   result: { value, version },
   audit: "success",
 });
+const notAuthorized = { error: "not authorized" } as const;
 const denied = (reason: string): Decrypted => ({
-  result: { error: "not authorized" },
+  result: notAuthorized,
   audit: "denied",
   reason,
 });
@@ -44,6 +45,11 @@ const missing = (reason?: string): Decrypted => ({
   result: { error: "not found" },
   audit: "not_found",
   ...(reason === undefined ? {} : { reason }),
+});
+const missingAsDenied = (): Decrypted => ({
+  result: notAuthorized,
+  audit: "not_found",
+  reason: "no such secret (answered as not authorized: the caller may not read the namespace)",
 });
 const failed = (reason: string): Decrypted => ({
   result: { error: "decryption failed" },
@@ -113,18 +119,28 @@ export class Decryptor {
     const general = authorize(caller.principal, secretActions.decrypt, namespace, name);
     if (!general.allowed) return denied(general.reason);
     const record = await this.o.store.get(namespace, name);
-    if (!record) return missing();
+    if (!record) {
+      // A caller who may read the namespace can list its names anyway and is told "not found".
+      // To one who may not, a missing name answers as one it is not a decrypter of does, so the
+      // decrypt grant alone reveals nothing about which secrets exist; the audit keeps the truth.
+      const reads = authorize(caller.principal, secretActions.read, namespace, name).allowed;
+      return reads ? missing() : missingAsDenied();
+    }
     const specific = authorize(caller.principal, secretActions.decrypt, namespace, name, record);
     if (!specific.allowed) return denied(specific.reason);
     return record.keeper === systemKeeper
       ? this.openSealed(namespace, name, record, version)
-      : this.resolveExternal(record, version);
+      : this.resolveExternal(namespace, record, version);
   }
 
   /** A value held elsewhere: only its current version exists. */
-  private async resolveExternal(record: SecretRecord, version: number): Promise<Decrypted> {
+  private async resolveExternal(
+    namespace: string,
+    record: SecretRecord,
+    version: number,
+  ): Promise<Decrypted> {
     if (version !== 0 && version !== record.version) return missing(`version ${version} not kept`);
-    const resolved = await this.o.keepers.resolve(record.keeper, record.ref);
+    const resolved = await this.o.keepers.resolve(record.keeper, record.ref, namespace);
     if ("failure" in resolved) return failed(resolved.failure);
     return success(resolved, record.version);
   }

@@ -81,8 +81,17 @@ export interface SecretStore {
 
 /** Resolves values held by keepers other than "system". */
 export interface ExternalKeepers {
+  /**
+   * Why a secret of `namespace` may not name `ref` in `keeper` (a message for the caller), or
+   * undefined when it may. Checked when a write sets the reference.
+   */
+  checkRef(keeper: string, ref: string, namespace: string): Promise<string | undefined>;
   /** The value, or a reason (for the audit log) why there is none. */
-  resolve(keeper: string, ref: string): Promise<SecretValue | { readonly failure: string }>;
+  resolve(
+    keeper: string,
+    ref: string,
+    namespace: string,
+  ): Promise<SecretValue | { readonly failure: string }>;
 }
 
 /** What the use cases report for metrics; an interface so the domain imports no metrics library. */

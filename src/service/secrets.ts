@@ -105,6 +105,7 @@ export class SecretUseCases {
   private readonly limits: SecretLimits;
   private readonly now: () => Date;
   private readonly observer: SecretsObserver;
+  private readonly keepers: ExternalKeepers;
   private readonly decryptor: Decryptor;
   /** The namespaces' sealing keys, shared with key administration. */
   readonly namespaceKeys: NamespaceKeys;
@@ -116,6 +117,7 @@ export class SecretUseCases {
     this.limits = options.limits ?? defaultLimits;
     this.now = options.now ?? (() => new Date());
     this.observer = options.observer ?? unobserved;
+    this.keepers = options.keepers;
     this.namespaceKeys = new NamespaceKeys(this.store, this.ring, this.now);
     this.decryptor = new Decryptor({
       store: this.store,
@@ -274,6 +276,7 @@ export class SecretUseCases {
   ): Promise<SecretRecord> {
     const keeper = input.keeper || systemKeeper;
     this.validate(input, keeper, true, rules);
+    if (keeper !== systemKeeper) await this.checkRef(input, keeper);
     const uid = randomUUID();
     const now = this.now();
     const envelope = keeper === systemKeeper ? await this.seal(input, uid, 1) : undefined;
@@ -317,6 +320,7 @@ export class SecretUseCases {
     const valueChanged = external
       ? input.ref !== previous.ref || keeper !== previous.keeper
       : input.value !== undefined;
+    if (external && valueChanged) await this.checkRef(input, keeper);
     const version = valueChanged ? previous.version + 1 : previous.version;
     const envelope = external
       ? undefined
@@ -348,6 +352,12 @@ export class SecretUseCases {
     const v = new Violations();
     checkSecretWrite(v, input, keeper, creating, this.limits, rules);
     v.throwIfAny();
+  }
+
+  /** Refuses a reference the keeper would not resolve for this namespace. */
+  private async checkRef(input: SecretInput, keeper: string): Promise<void> {
+    const problem = await this.keepers.checkRef(keeper, input.ref, input.namespace);
+    if (problem) new Violations().add("ref", problem).throwIfAny();
   }
 
   /** Seals the input's value for the record; a sealed box is opened (and checked) first. */
