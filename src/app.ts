@@ -106,7 +106,7 @@ export async function startSeald(
   });
   const access = new AccessUseCases(accessStore, keyRing, guard, authenticator);
   const secretStore = translatingOutages(
-    mongoSecretStore(database.db, { maxVersions: config.maxVersions }),
+    mongoSecretStore(database.db, { ring: keyRing, maxVersions: config.maxVersions }),
   );
   // External keepers resolve through the providers: a keeper names a provider, whose type decides.
   const providers = new ProviderUseCases(
@@ -120,7 +120,7 @@ export async function startSeald(
     guard,
     keepers: providers,
     limits: { ...defaultLimits, maxValueBytes: config.maxValueBytes },
-    observer: metrics.secretsObserver(),
+    observer: metrics.secretsObserver(logger),
   });
 
   const rewrap = new RewrapJob(mongoRewrapStore(database.db, secretStore), keyRing, {
@@ -144,6 +144,9 @@ export async function startSeald(
   let startupDone = false;
   const databaseStarted = database.start(shutdown.signal).then(async (started) => {
     if (!started) return false;
+    // A database written before heads carried integrity MACs is adopted once, as it stands.
+    const adopted = await secretStore.adoptHeadsWithoutMac();
+    if (adopted > 0) logger.warn({ adopted }, "gave secret heads written before head MACs a MAC");
     await checkKeysInUse(keyRing, [
       ...(await secretStore.kekIdsInUse()),
       ...(await accessStore.kekIdsInUse()),

@@ -11,7 +11,7 @@ import { secretActions } from "../auth/principal.js";
 import { DecryptionError, openValue } from "../crypto/envelope.js";
 import type { KeyRing } from "../crypto/keyring.js";
 import type { SecretValue } from "../crypto/secret-value.js";
-import { Violations } from "../domain/errors.js";
+import { MalformedRecordError, Violations } from "../domain/errors.js";
 import { type SecretRecord, systemKeeper } from "../domain/secret.js";
 import type { ExternalKeepers, SecretStore, SecretsObserver } from "./ports.js";
 import type { SecretLimits } from "./secret-rules.js";
@@ -118,19 +118,43 @@ export class Decryptor {
     // names exist.
     const general = authorize(caller.principal, secretActions.decrypt, namespace, name);
     if (!general.allowed) return denied(general.reason);
+    try {
+      return await this.decryptKnown(caller, namespace, name, version);
+    } catch (err) {
+      // A damaged head or history record spoils its own name only.
+      if (!(err instanceof MalformedRecordError)) throw err;
+      const outcome = failed(`the stored record is damaged: ${err.problem}`);
+      // Whether the caller is a decrypter of a damaged head cannot be known; one that may not
+      // read the namespace is not told that a record exists there.
+      return this.mayRead(caller, namespace, name)
+        ? outcome
+        : { ...outcome, result: notAuthorized };
+    }
+  }
+
+  /** After the namespace-level decision: look the secret up and open or resolve its value. */
+  private async decryptKnown(
+    caller: Caller,
+    namespace: string,
+    name: string,
+    version: number,
+  ): Promise<Decrypted> {
     const record = await this.o.store.get(namespace, name);
     if (!record) {
       // A caller who may read the namespace can list its names anyway and is told "not found".
       // To one who may not, a missing name answers as one it is not a decrypter of does, so the
       // decrypt grant alone reveals nothing about which secrets exist; the audit keeps the truth.
-      const reads = authorize(caller.principal, secretActions.read, namespace, name).allowed;
-      return reads ? missing() : missingAsDenied();
+      return this.mayRead(caller, namespace, name) ? missing() : missingAsDenied();
     }
     const specific = authorize(caller.principal, secretActions.decrypt, namespace, name, record);
     if (!specific.allowed) return denied(specific.reason);
     return record.keeper === systemKeeper
       ? this.openSealed(namespace, name, record, version)
       : this.resolveExternal(namespace, record, version);
+  }
+
+  private mayRead(caller: Caller, namespace: string, name: string): boolean {
+    return authorize(caller.principal, secretActions.read, namespace, name).allowed;
   }
 
   /** A value held elsewhere: only its current version exists. */

@@ -180,8 +180,14 @@ export class SecretUseCases {
     });
     const page = found.slice(0, limit);
     const last = page.at(-1);
+    const secrets: SecretView[] = [];
+    for (const entry of page) {
+      // A damaged head is left out (and reported), but keeps its place for the next page token.
+      if ("damaged" in entry) this.observer.damaged(entry);
+      else secrets.push(view(entry));
+    }
     return {
-      secrets: page.map(view),
+      secrets,
       nextPageToken:
         found.length > limit && last
           ? secretsPageToken.encode({ namespace: last.namespace, name: last.name })
@@ -237,13 +243,12 @@ export class SecretUseCases {
     namespace: string,
     name: string,
     expectedResourceVersion = "",
-  ): Promise<SecretView> {
+  ): Promise<void> {
     await this.guard.require(caller, secretActions.delete, namespace, name);
     const deleted = await this.store.delete(namespace, name, expectedResourceVersion || undefined);
     if (deleted === "conflict") throw this.conflictOn(name);
     if (!deleted) throw notFound("secret", name);
     await this.guard.record(caller, secretActions.delete, namespace, name, "success");
-    return view(deleted);
   }
 
   /** Decrypts names of one namespace, each with its own outcome (see decrypt.ts). */
