@@ -3,7 +3,12 @@
  * bounded by the database timeout (SEALD_DB_TIMEOUT); a caller that knows its own deadline
  * passes a CallBounds as the call's last argument, and the call then ends at whichever comes
  * first. Nothing here imports the driver or the transport, so the per-request context of the
- * service layer can carry a CallBounds down unchanged.
+ * service layer can carry a CallBounds down unchanged. To adopt it, a store interface adds
+ * `bounds?: CallBounds` after all its other parameters, and callers pass `undefined` for the
+ * optional ones they omit (the wrapper looks only at the last argument). Batched work shared by
+ * several requests (the audit log's appends) should keep to the database timeout alone.
+ * Cost: about 2 us per store call (setTimeout, clearTimeout and one promise), measured with
+ * 200,000 calls of a store that answers at once.
  *
  * Why a race and not the driver's own per-operation timeout: mongodb 7.8 made `timeoutMS` a
  * no-op (its client-side operation timeout could desynchronise the pool, CVE-2026-119179), and
