@@ -2,9 +2,9 @@
  * The embedded database lives and dies with its seald, and never runs twice on one data
  * directory: real seald processes on the embedded default, each test on a directory of its own.
  */
-import { readFileSync } from "node:fs";
+import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, onTestFinished } from "vitest";
 import { eventually, type SealdProcess, spawnSeald, tempDir } from "../harness/seald.js";
 
 /** True while the process exists and is not a zombie waiting for a parent to reap it. */
@@ -18,6 +18,13 @@ function running(pid: number): boolean {
   }
 }
 
+/** A data directory removed when the test ends (after the processes on it have stopped). */
+function dataDirForTest(prefix: string): string {
+  const dir = tempDir(prefix);
+  onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
 /** Starts seald on the embedded database in dataDir and waits until it serves. */
 async function startOn(dataDir: string): Promise<{ p: SealdProcess; dbPid: number; url: string }> {
   const p = spawnSeald([], { SEALD_LISTEN: "127.0.0.1:0", SEALD_DATA_DIR: dataDir });
@@ -29,7 +36,7 @@ async function startOn(dataDir: string): Promise<{ p: SealdProcess; dbPid: numbe
 
 describe("the embedded database", () => {
   it("exits when its seald is killed with SIGKILL, and the next seald starts on its files", async () => {
-    const dataDir = tempDir("seald-embedded-kill-");
+    const dataDir = dataDirForTest("seald-embedded-kill-");
     const first = await startOn(dataDir);
     expect(running(first.dbPid)).toBe(true);
     first.p.child.kill("SIGKILL");
@@ -49,7 +56,7 @@ describe("the embedded database", () => {
   }, 120_000);
 
   it("refuses a second seald on the same data directory, naming the holder", async () => {
-    const dataDir = tempDir("seald-embedded-twice-");
+    const dataDir = dataDirForTest("seald-embedded-twice-");
     const first = await startOn(dataDir);
     const second = spawnSeald([], { SEALD_LISTEN: "127.0.0.1:0", SEALD_DATA_DIR: dataDir });
     const code = await second.exited;
