@@ -88,11 +88,18 @@ export async function startSeald(
   }
 
   const metrics = new Metrics();
-  const database = new Database({ uri, name: config.database, logger });
+  const database = new Database({
+    uri,
+    name: config.database,
+    logger,
+    timeoutMs: config.dbTimeoutMs,
+  });
   metrics.observeDatabase(database.client);
-  // Every store turns "database unreachable" into a domain "unavailable" error.
-  const accessStore = translatingOutages(mongoAccessStore(database.db));
-  const audit = new AuditLog(translatingOutages(mongoAuditStore(database.db)), {
+  // Every store turns "database unreachable" into a domain "unavailable" error, and no store
+  // call outlives the database timeout.
+  const outages = { timeoutMs: config.dbTimeoutMs };
+  const accessStore = translatingOutages(mongoAccessStore(database.db), outages);
+  const audit = new AuditLog(translatingOutages(mongoAuditStore(database.db), outages), {
     getMacKey: (keyId = keyRing.activeId) => ({
       keyId,
       key: deriveSubkey(keyRing, "audit", keyId),
@@ -107,10 +114,11 @@ export async function startSeald(
   const access = new AccessUseCases(accessStore, keyRing, guard, authenticator);
   const secretStore = translatingOutages(
     mongoSecretStore(database.db, { ring: keyRing, maxVersions: config.maxVersions }),
+    outages,
   );
   // External keepers resolve through the providers: a keeper names a provider, whose type decides.
   const providers = new ProviderUseCases(
-    translatingOutages(mongoProviderStore(database.db)),
+    translatingOutages(mongoProviderStore(database.db), outages),
     guard,
     new EnvKeepers(options.providerEnv ?? {}, config.envProviderPrefix),
   );
