@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { ConnectionString } from "mongodb-connection-string-url";
 import { AuditLog } from "./auth/audit.js";
 import { Authenticator } from "./auth/authenticate.js";
+import { FailureAudit } from "./auth/failure-audit.js";
 import { Guard } from "./auth/guard.js";
 import { FailureLimiter } from "./auth/rate-limit.js";
 import { type Config, ConfigError, settings } from "./config.js";
@@ -111,6 +112,11 @@ export async function startSeald(
     maxFailures: config.authMaxFailures,
     windowMs: config.authFailureWindowMs,
   });
+  const anonymous = new FailureLimiter({
+    maxFailures: config.authMaxAnonymous,
+    windowMs: config.authFailureWindowMs,
+  });
+  const failureAudit = new FailureAudit(guard, { windowMs: config.authFailureWindowMs });
   const access = new AccessUseCases(accessStore, keyRing, guard, authenticator);
   const secretStore = translatingOutages(
     mongoSecretStore(database.db, { ring: keyRing, maxVersions: config.maxVersions }),
@@ -197,6 +203,8 @@ export async function startSeald(
         guard,
         authenticator,
         limiter,
+        anonymous,
+        failureAudit,
         metrics,
       }),
     });
@@ -237,6 +245,8 @@ export async function startSeald(
         shutdown.abort();
         readiness.stop();
         await listener.close(config.shutdownTimeoutMs);
+        // The repeat counts of failed authentications not yet written.
+        await failureAudit.close().catch(() => {});
         await rewrap.stop();
         await databaseStarted.catch(() => {});
         await database.close();

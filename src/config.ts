@@ -32,6 +32,8 @@ export interface Config {
   /** Failed authentications from one address within the window before it is refused. */
   readonly authMaxFailures: number;
   readonly authFailureWindowMs: number;
+  /** Requests without credentials from one address, within the window, before it is refused. */
+  readonly authMaxAnonymous: number;
   readonly maxValueBytes: number;
   readonly maxVersions: number;
   /** Only environment variables starting with this resolve through the env keeper; unset: none. */
@@ -142,6 +144,13 @@ export const settings = {
     flag: "--auth-max-failures <count>",
     description: "failed authentications from one address, within the window, before it is refused",
     default: "10",
+  },
+  authMaxAnonymous: {
+    env: "SEALD_AUTH_MAX_ANONYMOUS",
+    flag: "--auth-max-anonymous <count>",
+    description:
+      "requests without credentials from one address, within the window, before they are refused",
+    default: "100",
   },
   authFailureWindow: {
     env: "SEALD_AUTH_FAILURE_WINDOW",
@@ -264,6 +273,7 @@ function build(raw: (key: Key) => string | undefined): Config {
     dbTimeoutMs: parseTimeout("dbTimeout", raw("dbTimeout") ?? ""),
     authMaxFailures: parseCount("authMaxFailures", raw("authMaxFailures") ?? ""),
     authFailureWindowMs: parseSeconds("authFailureWindow", raw("authFailureWindow") ?? ""),
+    authMaxAnonymous: parseCount("authMaxAnonymous", raw("authMaxAnonymous") ?? ""),
     maxValueBytes: parseCount("maxValueBytes", raw("maxValueBytes") ?? ""),
     maxVersions: parseCount("maxVersions", raw("maxVersions") ?? ""),
     envProviderPrefix: parseEnvPrefix(raw("envProviderPrefix")),

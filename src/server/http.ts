@@ -9,6 +9,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
 import { compressionBrotli, compressionGzip, connectNodeAdapter } from "@connectrpc/connect-node";
 import type { Authenticator } from "../auth/authenticate.js";
+import type { FailureAudit } from "../auth/failure-audit.js";
 import type { FailureLimiter } from "../auth/rate-limit.js";
 import {
   type NodeRequest,
@@ -39,6 +40,8 @@ export interface HandlerDeps extends RouteDeps {
   readonly readiness: Readiness;
   readonly authenticator: Authenticator;
   readonly limiter: FailureLimiter;
+  readonly anonymous: FailureLimiter;
+  readonly failureAudit: FailureAudit;
   readonly providers: ProviderUseCases;
   readonly metrics: Metrics;
 }

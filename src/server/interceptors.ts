@@ -14,7 +14,7 @@
  */
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import { authenticateRequest, type GateDeps } from "../auth/gate.js";
-import { DomainError } from "../domain/errors.js";
+import { DomainError, MalformedRecordError } from "../domain/errors.js";
 import type { Logger } from "../log.js";
 import { kCaller, kRequest } from "./context.js";
 import { toConnectError } from "./errors.js";
@@ -50,6 +50,9 @@ function errors(logger: Logger): Interceptor {
     try {
       return await next(req);
     } catch (err) {
+      if (err instanceof MalformedRecordError) {
+        logger.error({ procedure: req.method.name, problem: err.problem }, err.message);
+      }
       if (err instanceof DomainError) throw toConnectError(err);
       if (err instanceof ConnectError) throw err;
       logger.error(

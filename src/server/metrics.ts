@@ -74,7 +74,7 @@ export class Metrics {
       decrypted: (outcome) => this.decrypts.inc({ outcome }),
       damaged: ({ namespace, name, damaged }) => {
         this.damagedRecords.inc({ collection: "secrets" });
-        logger.warn(
+        logger.error(
           { namespace, name, problem: damaged },
           "left a damaged secret record out of a list",
         );

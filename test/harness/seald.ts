@@ -56,6 +56,7 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
     shutdownTimeoutMs: 2000,
     dbTimeoutMs: 2000,
     authMaxFailures: 10,
+    authMaxAnonymous: 100,
     authFailureWindowMs: 60_000,
     maxValueBytes: 65536,
     maxVersions: 10,

@@ -1,6 +1,6 @@
 /**
  * The Sensu dialect under refusal and fault: 429 with Retry-After once an address keeps failing,
- * and 500 "internal error" (cause in the log, nothing in the body) for a genuine fault.
+ * and 500 for a damaged stored record (its problem in the log, only its name in the body).
  */
 import { MongoClient } from "mongodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -32,20 +32,30 @@ describe("Sensu routes under refusal and fault", () => {
     await seald?.close();
   });
 
-  it("answers 500 internal error for a fault, with the cause only in the log", async () => {
-    // A record no seald wrote: reading it fails inside the store, a genuine fault.
+  it("answers 500 for a damaged record, naming only the secret, with the problem in the log", async () => {
+    // A record no seald wrote: it does not have the stored shape.
     await mongo
       .db(database)
       .collection<{ _id: string }>(collections.secrets)
       .insertOne({ _id: "ops broken", namespace: "ops", name: "broken", labels: 5 } as never);
     const res = await get("/namespaces/ops/secrets/broken", `Key ${adminToken}`);
     expect(res.status).toBe(500);
-    expect(await res.text()).toBe('{"message":"internal error","code":0}');
-    const logged = logLines.map((l) => JSON.parse(l)).find((l) => l.msg === "sensu route failed");
-    expect(logged?.err?.message).toBeTruthy();
+    expect(await res.text()).toBe(
+      '{"message":"the stored record of secret \\"broken\\" is damaged","code":0}',
+    );
+    const lines = logLines.map((l) => JSON.parse(l));
+    const logged = lines.find((l) => l.msg === 'the stored record of secret "broken" is damaged');
+    expect(logged?.problem).toBe("uid is not a string");
     expect(logged?.route).toBe("GET /namespaces/:namespace/secrets/:name");
-    // The list that would read it fails the same way; other requests are unaffected.
-    expect((await get("/namespaces/ops/secrets", `Key ${adminToken}`)).status).toBe(500);
+    // The list that meets it leaves it out and says so in the log; nothing else is lost.
+    const list = await get("/namespaces/ops/secrets", `Key ${adminToken}`);
+    expect(list.status).toBe(200);
+    expect(((await list.json()) as unknown[]).length).toBe(0);
+    expect(
+      logLines
+        .map((l) => JSON.parse(l))
+        .some((l) => l.msg === "left a damaged secret record out of a list"),
+    ).toBe(true);
     expect((await get("/namespaces/other/secrets", `Key ${adminToken}`)).status).toBe(200);
   });
 

@@ -11,7 +11,7 @@
 import { randomInt } from "node:crypto";
 import type { Caller } from "../../auth/caller.js";
 import { authenticateRequest } from "../../auth/gate.js";
-import { DomainError } from "../../domain/errors.js";
+import { DomainError, MalformedRecordError } from "../../domain/errors.js";
 import { collectUpTo } from "../../domain/paging.js";
 import type {
   NodeRequest,
@@ -431,6 +431,12 @@ function match(pathname: string): Route | undefined {
 function toAnswer(deps: RestDeps, err: unknown, ctx: ErrorContext): Answer {
   if (err instanceof AnswerError) return err.answer;
   if (err instanceof BadRequestError) return badRequest(err.message, ctx);
+  if (err instanceof MalformedRecordError) {
+    deps.logger.error(
+      { verb: ctx.verb, namespace: ctx.namespace, problem: err.problem },
+      err.message,
+    );
+  }
   if (err instanceof DomainError) return answerFor(err, ctx);
   deps.logger.error({ err, verb: ctx.verb, namespace: ctx.namespace }, "grafana request failed");
   return internalError(ctx);

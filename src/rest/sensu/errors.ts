@@ -5,7 +5,7 @@
  * logged and the client reads "internal error".
  */
 
-import { DomainError, type ErrorCode } from "../../domain/errors.js";
+import { DomainError, type ErrorCode, MalformedRecordError } from "../../domain/errors.js";
 import type { NodeResponse, RequestMeta } from "../../domain/request.js";
 import type { Logger } from "../../log.js";
 import { BodyError, sendJson } from "../common.js";
@@ -48,6 +48,9 @@ export function sendError(
   route: string,
 ): void {
   if (err instanceof DomainError) {
+    if (err instanceof MalformedRecordError) {
+      logger.error({ requestId: meta.requestId, route, problem: err.problem }, err.message);
+    }
     const { status, code } = table[err.code];
     const headers: Record<string, string> =
       err.details.retryAfterSeconds === undefined
