@@ -27,6 +27,8 @@ import {
 } from "mongodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startEmbeddedDatabase } from "../../src/store/embedded.js";
+import { collections } from "../../src/store/schema.js";
+import { mongoSecretStore } from "../../src/store/secret-store.js";
 import { mongoUri, tempDir, uniqueDatabase } from "../harness/seald.js";
 
 interface Explained {
@@ -322,6 +324,93 @@ describe("_id range pushdown", () => {
       .sort({ _id: 1 })
       .toArray();
     expect(numbers.map((d) => d.n)).toEqual([1000, 1002, 1004]);
+  });
+
+  it("pages every secret of seald's list exactly once, namespace by namespace, as one range each", async () => {
+    const heads = db.collection<Document>(collections.secrets);
+    const store = mongoSecretStore(db, { maxVersions: 3 });
+    const names = ["a", "a-1", "a.b", "a0", "b", "z"];
+    const namespaces = ["n1", "n1-x", "n1.x", "n10", "n2", "ns"];
+    const now = new Date(0);
+    for (const ns of namespaces) {
+      for (const name of names) {
+        await store.create({
+          namespace: ns,
+          name,
+          uid: `${ns}/${name}`,
+          labels: { even: String(names.indexOf(name) % 2 === 0) },
+          annotations: {},
+          description: "",
+          decrypters: [],
+          keeper: "system",
+          ref: "",
+          version: 1,
+          resourceVersion: "1",
+          createTime: now,
+          updateTime: now,
+          createdBy: "t",
+          updatedBy: "t",
+          envelope: undefined,
+        });
+      }
+    }
+    const finds: { filter: object; sort: object; limit: number }[] = [];
+    const watched = await MongoClient.connect(mongoUri(), { monitorCommands: true });
+    watched.on("commandStarted", (e) => {
+      if (e.commandName === "find") finds.push(e.command as (typeof finds)[number]);
+    });
+    try {
+      const watchedStore = mongoSecretStore(watched.db(database), { maxVersions: 3 });
+      for (const [sel, want] of [
+        ["*", namespaces.flatMap((ns) => names.map((n) => `${ns}/${n}`))],
+        [
+          ["ns", "n1", "n2", "n10", "n1"],
+          ["n1", "n10", "n2", "ns"].flatMap((ns) => names.map((n) => `${ns}/${n}`)),
+        ],
+        [["n1.x"], names.map((n) => `n1.x/${n}`)],
+        [["absent", "n1-x"], names.map((n) => `n1-x/${n}`)],
+      ] as const) {
+        for (const pageSize of [1, 4, 7, 100]) {
+          for (const labels of [[], [{ key: "even", op: "=", values: ["true"] }]] as const) {
+            const seen: string[] = [];
+            let after: { namespace: string; name: string } | undefined;
+            for (;;) {
+              const page = await watchedStore.list({
+                namespaces: sel,
+                labels,
+                fields: [],
+                after,
+                limit: pageSize,
+              });
+              seen.push(...page.map((r) => r.uid));
+              const last = page.at(-1);
+              if (page.length < pageSize || !last) break;
+              after = { namespace: last.namespace, name: last.name };
+            }
+            const expected = labels.length
+              ? want.filter((u) => names.indexOf(u.split("/")[1] ?? "") % 2 === 0)
+              : want;
+            expect(seen, `${JSON.stringify(sel)} ${pageSize} ${labels.length}`).toEqual(expected);
+          }
+        }
+      }
+    } finally {
+      await watched.close();
+    }
+    // Every find the store sent reads one range of the index, in order; with the limit when
+    // nothing else filters.
+    if (!ferretdb) return;
+    expect(finds.length).toBeGreaterThan(0);
+    for (const f of finds) {
+      const e = await explain(db, collections.secrets, {
+        filter: f.filter,
+        sort: f.sort,
+        limit: f.limit,
+      });
+      expectIndexRange(e, /\(<expr>>\?( AND <expr><\?)?\)$/);
+      expect(e.limitPushdown, JSON.stringify(f.filter)).toBe(!("$and" in f.filter));
+    }
+    expect(await heads.countDocuments()).toBe(namespaces.length * names.length);
   });
 });
 
