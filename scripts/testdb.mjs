@@ -26,7 +26,8 @@
 // "(iterator tracking)" stops registering iterators over in-memory documents and arrays with
 // FerretDB's leak tracker (a stack trace each, ~13% of a page's CPU), and "(string decoding)"
 // takes a JSON string without escapes as its inner bytes instead of running a new JSON decoder
-// for it (~10%).
+// for it (~10%); "(schema cache)" keeps each document's decoded sjson schema by its text, since
+// a collection's documents share a few (together: 33 to 20 ms of FerretDB CPU for 101 secrets).
 //
 //   node scripts/testdb.mjs build    build when missing or stale
 //   node scripts/testdb.mjs start    run it on 127.0.0.1:27017 with files in ./data/testdb
