@@ -18,7 +18,8 @@
 // collection (300 ms at 1,000 secrets, 20 s at 100,000). A find sorted on _id alone whose filter
 // bounds a string _id at its top level ($gt/$gte/$lt/$lte) now reads, in order, one range of a
 // second index every collection gets, on the unescaped _id (`_ferretdb_sjson->>'$._id'`, named
-// "$id_text_<table>"; the JSON text the _id_ index is built on does not sort as strings do), with
+// "$id_string_<table>", partial over the documents whose _id is a string; the JSON text the _id_
+// index is built on does not sort as strings do), with
 // the find's limit when those bounds are the whole filter; otherwise the handler filters the
 // ordered rows and stops at the limit. The handler's filter, skip, limit and projection still
 // run. Collections of databases created before these patches get the index when FerretDB opens

@@ -56,7 +56,7 @@ async function explain(
 function expectIndexRange(e: Explained, bounds: RegExp) {
   const plan = e.plan.join("\n");
   expect(e.plan, plan).toHaveLength(1);
-  expect(plan).toMatch(/ detail=SEARCH \S+ USING INDEX \$id_text_\S+ \((.*)\)$/);
+  expect(plan).toMatch(/ detail=SEARCH \S+ USING INDEX \$id_string_\S+ \((.*)\)$/);
   expect(plan).toMatch(bounds);
   expect(plan).not.toMatch(/SCAN|TEMP B-TREE/);
   expect(e.sortPushdown).toBe(true);
@@ -230,7 +230,7 @@ describe("_id range pushdown", () => {
     ]) {
       const e = await explain(db, "mixed", { ...find, limit: 3 });
       expect(e.sortPushdown, JSON.stringify(find)).toBe(false);
-      expect(e.plan.join("\n")).not.toMatch(/\$id_text_/);
+      expect(e.plan.join("\n")).not.toMatch(/\$id_string_/);
     }
   });
 
@@ -436,7 +436,7 @@ describe("_id range pushdown on a database created before the patch", () => {
       expect(readdirSync(dir)).toContain("old.sqlite");
       const drop = spawnSync("sqlite3", [
         file,
-        `SELECT 'DROP INDEX "' || name || '";' FROM sqlite_master WHERE name LIKE '$id_text_%'`,
+        `SELECT 'DROP INDEX "' || name || '";' FROM sqlite_master WHERE name LIKE '$id_string_%'`,
       ]);
       const statements = drop.stdout.toString();
       expect(statements).toMatch(/DROP INDEX/);
