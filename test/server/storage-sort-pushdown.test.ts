@@ -123,7 +123,7 @@ const others: unknown[] = [
 ];
 
 /** A filter, typed loosely: the driver types `_id` from the collection's documents. */
-const q = (filter: object) => filter as Filter<Mixed>;
+const q = <T = Mixed>(filter: object) => filter as Filter<T>;
 
 /** The mixed collection's documents: _ids of every kind. */
 type Mixed = { _id: string | number | boolean | object | null; n: number; odd: boolean };
@@ -302,6 +302,40 @@ describe("_id range pushdown", () => {
       { _id: "a\u0000", n: 13 },
       { _id: "a\u0000b", n: 14 },
     ]);
+  });
+
+  it("streams a range across getMore batches, in order, filtered, with or without a limit", async () => {
+    type Many = { _id: string; i: number };
+    const many = db.collection<Many>("many");
+    await many.insertMany(
+      Array.from({ length: 250 }, (_, i) => ({
+        _id: `k ${String((i * 7919) % 250).padStart(3, "0")}`,
+        i,
+      })),
+    );
+    for (const [filter, limit] of [
+      [{ _id: { $gt: "k 010", $lt: "k 240" } }, 0],
+      [{ _id: { $gt: "k 010", $lt: "k 240" } }, 150],
+      [{ _id: { $gte: "" }, i: { $mod: [3, 0] } }, 0],
+      [{ _id: { $gte: "" }, i: { $mod: [3, 0] } }, 70],
+    ] as const) {
+      for (const sort of [1, -1] as const) {
+        const pushed = await many
+          .find(q<Many>(filter))
+          .sort({ _id: sort })
+          .limit(limit)
+          .batchSize(40)
+          .toArray();
+        const reference = await many
+          .find(q<Many>({ $and: [filter] }))
+          .sort({ _id: sort, i: 1 })
+          .limit(limit)
+          .batchSize(40)
+          .toArray();
+        expect(pushed.length, JSON.stringify(filter)).toBeGreaterThan(40);
+        expect(pushed, `${JSON.stringify(filter)} ${sort} ${limit}`).toEqual(reference);
+      }
+    }
   });
 
   it("keeps finding documents by an equal _id, and other sorts, as before", async () => {
