@@ -5,7 +5,9 @@
  *   "<namespace> <name>" (neither may contain a space): FerretDB v1 pushes only `_id` equality
  *   down to SQLite and scans the collection for anything else (measured on 2,000 records:
  *   2.6 ms by `_id`, 17 ms by an indexed (namespace, name)), and the space, lower than every
- *   character a name may hold, makes `_id` order (namespace, name) order.
+ *   character a name may hold, makes `_id` order (namespace, name) order. So a list is a range
+ *   of `_id` too, which the embedded FerretDB, as seald builds it, reads in order from an index
+ *   and stops at the limit (see list()).
  * - `secret_versions`: sealed older values, `_id` "<uid>/<version>", the last N kept.
  * - `namespace_keys`: one sealing key pair per namespace, `_id` the namespace.
  *
@@ -319,6 +321,13 @@ function fieldFilter(r: FieldRequirement): Filter<SecretDoc> {
   }
 }
 
+type IdBounds = { $gt: string; $lt?: string } | { $gte: string };
+
+/** Compares strings as MongoDB and FerretDB compare them: by their UTF-8 bytes. */
+function byteOrder(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a), Buffer.from(b));
+}
+
 /** Creates the MongoDB secret store; `maxVersions` values (the current one included) are kept. */
 export function mongoSecretStore(
   db: Db,
@@ -390,23 +399,41 @@ export function mongoSecretStore(
 
     async list(q: ListQuery) {
       if (q.namespaces !== "*" && q.namespaces.length === 0) return [];
-      const and: Filter<SecretDoc>[] = [];
-      if (q.namespaces !== "*") and.push({ namespace: { $in: [...q.namespaces] } });
-      for (const r of q.labels) and.push(labelFilter(r));
-      for (const r of q.fields) and.push(fieldFilter(r));
-      if (q.after) and.push({ _id: { $gt: headId(q.after.namespace, q.after.name) } });
-      const filter: Filter<SecretDoc> =
-        and.length === 0 ? {} : and.length === 1 ? (and[0] ?? {}) : { $and: and };
-      const docs = await secrets.find(filter).sort({ _id: 1 }).limit(q.limit).toArray();
-      return docs.map((d): SecretRecord | DamagedSecret => {
-        try {
-          return readHead(ring, d._id, d);
-        } catch (err) {
-          if (!(err instanceof MalformedRecordError)) throw err;
-          const [namespace, name] = splitHeadId(String(d._id));
-          return { damaged: err.problem, namespace, name };
-        }
-      });
+      const selectors = [...q.labels.map(labelFilter), ...q.fields.map(fieldFilter)];
+      const after = q.after ? headId(q.after.namespace, q.after.name) : undefined;
+      // The keyset is a range of `_id` at the top of the filter, the selectors beside it: the
+      // embedded FerretDB (built with seald's patches) then reads that range of its index in
+      // order and stops at the limit, rather than reading and sorting the whole collection.
+      const range = async (bounds: IdBounds, limit: number) => {
+        const filter: Filter<SecretDoc> = { _id: bounds };
+        if (selectors.length > 0) filter.$and = selectors;
+        const docs = await secrets.find(filter).sort({ _id: 1 }).limit(limit).toArray();
+        return docs.map((d): SecretRecord | DamagedSecret => {
+          try {
+            return readHead(ring, d._id, d);
+          } catch (err) {
+            if (!(err instanceof MalformedRecordError)) throw err;
+            const [namespace, name] = splitHeadId(String(d._id));
+            return { damaged: err.problem, namespace, name };
+          }
+        });
+      };
+      // Every head's `_id` is a string: {$gte: ""} is every secret.
+      if (q.namespaces === "*") return range(after ? { $gt: after } : { $gte: "" }, q.limit);
+      // A namespace is one range: its heads' ids start with "<namespace> ", so they lie from
+      // there up to "<namespace>!" (the next character). Namespaces hold no space or character
+      // below it, so these ranges lie apart, in the byte order of their names, which is `_id`
+      // order. One range per namespace, in that order, from the cursor on, until the page is full.
+      const found: (SecretRecord | DamagedSecret)[] = [];
+      for (const ns of [...new Set(q.namespaces)].sort(byteOrder)) {
+        const start = headId(ns, "");
+        const end = `${ns}!`;
+        if (after !== undefined && byteOrder(after, end) >= 0) continue;
+        const from = after !== undefined && byteOrder(after, start) > 0 ? after : start;
+        found.push(...(await range({ $gt: from, $lt: end }, q.limit - found.length)));
+        if (found.length >= q.limit) break;
+      }
+      return found;
     },
 
     async update(previous, next) {

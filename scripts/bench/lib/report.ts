@@ -202,6 +202,25 @@ export function checkTargets(cells: readonly Cell[], sizes: readonly number[]): 
       break;
     }
   }
+  // Issue 17: a page of 100 costs at most 10 GetSecrets, at every size. The cost in GetSecrets
+  // is GetSecret's calls/s over the page's, both over gRPC at the same concurrency (c16 where
+  // both ran, else c1).
+  for (const size of sizes) {
+    for (const page of ["ListSecrets", "ListSecrets last page"]) {
+      for (const c of [16, 1]) {
+        const get = find(cells, size, key("grpc", "GetSecret"), c)?.throughput;
+        const list = find(cells, size, key("grpc", page), c)?.throughput;
+        if (!get || !list) continue;
+        const r = get / list;
+        checks.push({
+          target: `list page / GetSecret <= 10: gRPC ${page} of 100 (${size} secrets, c${c})`,
+          measured: `${fmt(get)} / ${fmt(list)} calls/s = ${fmt(r, 1)} GetSecrets per page`,
+          met: r <= 10,
+        });
+        break;
+      }
+    }
+  }
   for (const cell of cells) {
     if (cell.concurrency !== 16 || cell.via !== "grpc" || cell.dataset === null) continue;
     if (!cell.p50Ms || !cell.p99Ms) continue;
