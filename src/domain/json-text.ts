@@ -42,6 +42,13 @@ export function decodeJsonText(bytes: Uint8Array): string {
   } catch (err) {
     if (!(err instanceof TypeError)) throw err;
   }
+  // The path is named only when the body is otherwise well-formed JSON: in a malformed one, text
+  // meant as part of a value (a secret, perhaps) could sit where a key is expected.
+  try {
+    JSON.parse(lenient.decode(bytes));
+  } catch {
+    throw new InvalidTextError("", false, "invalid UTF-8");
+  }
   const { path, inKey } = jsonPathAt(lenient.decode(bytes.subarray(0, firstInvalidByte(bytes))));
   throw new InvalidTextError(path, inKey, "invalid UTF-8");
 }

@@ -46,6 +46,12 @@ describe("JSON text that is exactly what was sent", () => {
     expect(errorOf(() => decodeJsonText(withBadBytes("", ""))).message).toBe(
       "the request body is not valid UTF-8",
     );
+    // Malformed JSON: an unescaped quote in a value puts its text where a key is expected, so
+    // no path is named at all.
+    const malformed = errorOf(() =>
+      decodeJsonText(withBadBytes('{"value":"pw","secret-rest', '"}')),
+    );
+    expect(malformed.message).toBe("the request body is not valid UTF-8");
   });
 
   it("names the string holding a lone surrogate escape, and accepts escaped pairs", () => {
