@@ -5,6 +5,7 @@
  * format, and nothing is stored (read back). The binary protocols' `string` fields too. Also: the
  * Grafana route refuses a value it cannot carry.
  */
+import { gzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AccessService, PrincipalKind } from "../../gen/secrets/v1/access_service_pb.js";
 import { SecretsService } from "../../gen/secrets/v1/secrets_service_pb.js";
@@ -204,7 +205,7 @@ describe("JSON strings that are not text", () => {
     expect(await exists("grafana-binary")).toBe(false);
   });
 
-  it("refuses invalid UTF-8 in a binary protobuf string over gRPC and Connect, storing nothing", async () => {
+  it("refuses invalid UTF-8 in a binary protobuf string over gRPC, gRPC-Web and Connect, storing nothing", async () => {
     // CreateSecretRequest{secret: Secret{namespace: "team-a", name: "bin-str",
     // value: SecretValue{plaintext: 0xFF 0xFE "x"}}}, encoded by hand: no encoder writes it.
     const field = (tag: number, bytes: Buffer) =>
@@ -222,9 +223,29 @@ describe("JSON strings that are not text", () => {
     });
     expect(String(grpc.trailers["grpc-status"] ?? grpc.headers["grpc-status"])).toBe("3");
 
+    // Compressed, so that connect's gRPC handler (not the lean path) reads it.
+    const compressed = await rawGrpc(seald.url, path, grpcFrame(gzipSync(message), undefined, 1), {
+      authorization: `Bearer ${adminToken}`,
+      "grpc-encoding": "gzip",
+    });
+    expect(String(compressed.trailers["grpc-status"])).toBe("3");
+    expect(decodeURIComponent(String(compressed.trailers["grpc-message"]))).toMatch(
+      /^parse binary: /,
+    );
+
     const connect = await post(path, "application/proto", message);
     expect(connect.status).toBe(400);
     expect(((await connect.json()) as { code: string }).code).toBe("invalid_argument");
+
+    // gRPC-Web carries the status in a trailer frame at the end of the body.
+    const web = await post(path, "application/grpc-web+proto", grpcFrame(message));
+    expect(web.status).toBe(200);
+    const frameBytes = Buffer.from(await web.arrayBuffer());
+    expect(frameBytes[0]).toBe(0x80);
+    const trailer = frameBytes.subarray(5).toString("utf8");
+    expect(trailer).toMatch(/^grpc-status: 3\r$/m);
+    expect(trailer).toMatch(/^grpc-message: parse%20binary/m);
+
     expect(await exists("bin-str")).toBe(false);
   });
 });
