@@ -125,7 +125,15 @@ describe("binary secret values", () => {
         value: { kind: { case: "plaintext", value: text } },
       },
     });
-    const names = ["mixed-text", "mixed-bin", "mixed-missing"];
+    // Not one of billing's: an error for its own name, whatever the other names hold.
+    await ed.createSecret({
+      secret: {
+        namespace: "team-a",
+        name: "mixed-other",
+        value: { kind: { case: "plaintext", value: `other-${Math.random()}` } },
+      },
+    });
+    const names = ["mixed-text", "mixed-bin", "mixed-other"];
 
     // As bytes: every value, text included, byte for byte.
     const bytes = await as("billing").decryptSecrets({ namespace: "team-a", names, asBytes: true });
@@ -134,7 +142,10 @@ describe("binary secret values", () => {
       value: new TextEncoder().encode(text),
     });
     expect(bytes.results["mixed-bin"]?.result).toEqual({ case: "valueBytes", value: binary });
-    expect(bytes.results["mixed-missing"]?.result).toEqual({ case: "error", value: "not found" });
+    expect(bytes.results["mixed-other"]?.result).toEqual({
+      case: "error",
+      value: "not authorized",
+    });
 
     // As text (the default, what clients built before the bytes form get): the text value, and
     // the binary one refused for its own name instead of failing the call or being rewritten.
@@ -149,9 +160,9 @@ describe("binary secret values", () => {
         value: "not text",
       });
       expect(asText.results["mixed-bin"]?.version).toBe(0n);
-      expect(asText.results["mixed-missing"]?.result, protocol).toEqual({
+      expect(asText.results["mixed-other"]?.result, protocol).toEqual({
         case: "error",
-        value: "not found",
+        value: "not authorized",
       });
     }
 
