@@ -1,3 +1,4 @@
+import { isUtf8 } from "node:buffer";
 import { timingSafeEqual } from "node:crypto";
 import { inspect } from "node:util";
 
@@ -33,6 +34,11 @@ export class SecretValue {
   /** Length of the plaintext in bytes. */
   get byteLength(): number {
     return this.#live().byteLength;
+  }
+
+  /** Whether the plaintext is valid UTF-8, so unsafeRevealString() would succeed. Reveals nothing else. */
+  get isUtf8(): boolean {
+    return isUtf8(this.#live());
   }
 
   /** Whether dispose() has been called. */

@@ -2,6 +2,7 @@
  * Plumbing shared by the REST dialects: bounded JSON bodies and JSON responses. Each dialect renders errors in its own format; nothing here knows either format.
  */
 import type { GateDeps } from "../auth/gate.js";
+import { checkWellFormed, decodeJsonText, InvalidTextError } from "../domain/json-text.js";
 import type { NodeRequest, NodeResponse } from "../domain/request.js";
 import type { Logger } from "../log.js";
 import type { ProviderUseCases } from "../service/providers.js";
@@ -23,8 +24,12 @@ export const maxJsonDepth = 32;
 /** Why a body could not be read. */
 export class BodyError extends Error {
   constructor(
-    readonly kind: "too_large" | "malformed" | "too_deep",
+    readonly kind: "too_large" | "malformed" | "too_deep" | "not_text",
     message: string,
+    /** For not_text: the JSON path of the string that is not text ("" for the whole body). */
+    readonly field = "",
+    /** For not_text: what is wrong with it, without the path. */
+    readonly detail = "",
   ) {
     super(message);
     this.name = "BodyError";
@@ -33,7 +38,9 @@ export class BodyError extends Error {
 
 /**
  * Reads and parses a JSON body of at most maxBodyBytes. A declared Content-Length over the limit
- * is refused without reading; a body that grows past it is cut off.
+ * is refused without reading; a body that grows past it is cut off. Text that is not exactly what
+ * was sent (invalid UTF-8, a lone surrogate escape) is refused naming its JSON path, never
+ * rewritten to U+FFFD (see domain/json-text.ts).
  */
 export async function readJson(req: NodeRequest): Promise<unknown> {
   const declared = Number(req.headers["content-length"] ?? "0");
@@ -47,7 +54,7 @@ export async function readJson(req: NodeRequest): Promise<unknown> {
       throw new BodyError("too_large", `request body is larger than ${maxBodyBytes} bytes`);
     chunks.push(chunk);
   }
-  const text = Buffer.concat(chunks).toString("utf8");
+  const text = notText(() => decodeJsonText(Buffer.concat(chunks)));
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
@@ -56,7 +63,18 @@ export async function readJson(req: NodeRequest): Promise<unknown> {
   }
   if (depth(parsed) > maxJsonDepth)
     throw new BodyError("too_deep", `JSON nested deeper than ${maxJsonDepth} levels`);
+  notText(() => checkWellFormed(parsed));
   return parsed;
+}
+
+function notText<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    if (err instanceof InvalidTextError)
+      throw new BodyError("not_text", err.message, err.path, err.detail);
+    throw err;
+  }
 }
 
 function depth(value: unknown): number {

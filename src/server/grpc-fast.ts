@@ -12,7 +12,8 @@
  * declined and goes to the compatibility layer and connect untouched.
  *
  * Where it answers differently from connect, on purpose:
- * - a request message that does not decode is InvalidArgument (connect says Internal);
+ * - a request message that does not decode is InvalidArgument (connect says Internal, which
+ *   decode-errors.ts mends on connect's path, so seald answers alike either way);
  * - a second message in a unary request is InvalidArgument (connect says Unimplemented);
  * - a declared message length over the limit, or bytes past the one message, are answered at
  *   once without waiting for (or buffering) the rest; a client that keeps sending is reset with

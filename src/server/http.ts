@@ -11,6 +11,7 @@ import { compressionBrotli, compressionGzip, connectNodeAdapter } from "@connect
 import type { Authenticator } from "../auth/authenticate.js";
 import type { FailureAudit } from "../auth/failure-audit.js";
 import type { FailureLimiter } from "../auth/rate-limit.js";
+import { decodeJsonForParser } from "../domain/json-text.js";
 import {
   type NodeRequest,
   type NodeResponse,
@@ -46,6 +47,18 @@ export interface HandlerDeps extends RouteDeps {
   readonly metrics: Metrics;
 }
 
+/**
+ * connect decodes JSON messages with a lenient TextDecoder, which turns invalid UTF-8 into U+FFFD,
+ * so a stored value would differ from the one sent. This decoder refuses it, and lone surrogate
+ * escapes; connect answers the error invalid_argument, its message naming the field. connect-node's
+ * option type leaves `textDecoder` out, but its handlers hand jsonOptions to connect's
+ * createJsonSerialization, which reads it (@connectrpc/connect 2.1, protocol/serialization.js);
+ * test/rest/not-text.test.ts fails if that ever stops.
+ */
+const strictJsonText = {
+  textDecoder: { decode: (input?: Uint8Array) => decodeJsonForParser(input ?? new Uint8Array()) },
+} as NonNullable<Parameters<typeof connectNodeAdapter>[0]["jsonOptions"]>;
+
 /** Largest request message accepted by the RPC protocols. */
 export const maxRequestBytes = 4 * 1024 * 1024;
 
@@ -79,6 +92,7 @@ export function createHandler(deps: HandlerDeps): Handlers {
     readMaxBytes: maxRequestBytes,
     shutdownSignal: deps.shutdown,
     acceptCompression,
+    jsonOptions: strictJsonText,
   });
   const stream = createGrpcFastPath({
     services: served.map((s) => s.spec),

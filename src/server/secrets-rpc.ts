@@ -4,14 +4,14 @@
  */
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { ServiceImpl } from "@connectrpc/connect";
-import type { Secret } from "../../gen/secrets/v1/resource_pb.js";
-import type { SecretsService } from "../../gen/secrets/v1/secrets_service_pb.js";
+import type { Secret, SecretValue as SecretValueProto } from "../../gen/secrets/v1/resource_pb.js";
+import type { DecryptResult, SecretsService } from "../../gen/secrets/v1/secrets_service_pb.js";
 import { encodeStandardBase64 } from "../crypto/base64.js";
 import { SecretValue } from "../crypto/secret-value.js";
 import { invalid, renamingFields } from "../domain/errors.js";
 import type { SecretView } from "../domain/secret.js";
 import { parseFieldSelector, parseLabelSelector, SelectorSyntaxError } from "../domain/selector.js";
-import type { SecretInput } from "../service/secret-rules.js";
+import type { SecretInput, ValueInput } from "../service/secret-rules.js";
 import type { SecretUseCases } from "../service/secrets.js";
 import { callerOf } from "./context.js";
 
@@ -58,13 +58,26 @@ function fromProto(s: Secret | undefined): SecretInput {
     decrypters: s?.decrypters ?? [],
     keeper: s?.keeper ?? "",
     ref: s?.ref ?? "",
-    value:
-      value?.case === "plaintext"
-        ? { kind: "plaintext", value: SecretValue.fromString(value.value) }
-        : value?.case === "sealed"
-          ? { kind: "sealed", keyId: value.value.keyId, box: value.value.box }
-          : undefined,
+    value: valueFromProto(value),
   };
+}
+
+/** The three wire forms of a value; text and bytes both become the same byte string. */
+function valueFromProto(kind: SecretValueProto["kind"] | undefined): ValueInput | undefined {
+  switch (kind?.case) {
+    case "plaintext":
+      return { kind: "plaintext", value: SecretValue.fromString(kind.value) };
+    case "plaintextBytes": {
+      const value = SecretValue.fromBytes(kind.value);
+      // fromBytes copied it: the request's own buffer need not hold the plaintext any longer.
+      kind.value.fill(0);
+      return { kind: "plaintext", value };
+    }
+    case "sealed":
+      return { kind: "sealed", keyId: kind.value.keyId, box: kind.value.box };
+    default:
+      return undefined;
+  }
 }
 
 /** Runs fn, renaming the field paths of validation errors for the request message. */
@@ -146,16 +159,17 @@ export function secretsRpc(secrets: SecretUseCases): ServiceImpl<typeof SecretsS
         req.namespace,
         req.names,
         Number(req.version),
+        req.asBytes ? "bytes" : "text",
       );
-      const out: Record<
-        string,
-        { result: { case: "value" | "error"; value: string }; version: bigint }
-      > = {};
+      const out: Record<string, Init<DecryptResult>> = {};
       for (const [name, r] of results) {
         if ("value" in r) {
-          // The one place a plaintext leaves seald: the decrypt response to an authorised caller.
+          // The one place a plaintext leaves seald: the decrypt response to an authorised caller,
+          // in the form it asked for (the use case has refused a non-UTF-8 value to a text caller).
           out[name] = {
-            result: { case: "value", value: r.value.unsafeRevealString() },
+            result: req.asBytes
+              ? { case: "valueBytes", value: r.value.unsafeRevealBytes() }
+              : { case: "value", value: r.value.unsafeRevealString() },
             version: BigInt(r.version),
           };
           r.value.dispose();

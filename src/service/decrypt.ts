@@ -20,7 +20,14 @@ import { checkObjectName } from "./validation.js";
 /** The outcome of decrypting one name, as the caller sees it. */
 export type DecryptOutcome =
   | { readonly value: SecretValue; readonly version: number }
-  | { readonly error: "not found" | "not authorized" | "decryption failed" };
+  | { readonly error: "not found" | "not authorized" | "decryption failed" | "not text" };
+
+/**
+ * The form the caller takes values in: "bytes" (any value), or "text", where a value that is not
+ * valid UTF-8 is refused for its own name ("not text") instead of failing the call or being
+ * rewritten. The caller's choice, never the value's content, decides the form.
+ */
+export type ValueForm = "text" | "bytes";
 
 type AuditOutcome = "success" | "denied" | "not_found" | "failed";
 
@@ -57,6 +64,17 @@ const failed = (reason: string): Decrypted => ({
   reason,
 });
 
+/** A text caller gets only valid UTF-8; anything else is refused for that name, and audited so. */
+function inForm(d: Decrypted, form: ValueForm): Decrypted {
+  if (form === "bytes" || !("value" in d.result) || d.result.value.isUtf8) return d;
+  d.result.value.dispose();
+  return {
+    result: { error: "not text" },
+    audit: "failed",
+    reason: "the value is not valid UTF-8 and was asked for as text",
+  };
+}
+
 export interface DecryptorOptions {
   readonly store: Pick<SecretStore, "get" | "getVersion">;
   readonly ring: KeyRing;
@@ -74,6 +92,7 @@ export class Decryptor {
     namespace: string,
     names: readonly string[],
     version = 0,
+    form: ValueForm = "text",
   ): Promise<Map<string, DecryptOutcome>> {
     const v = new Violations();
     checkObjectName(v, "namespace", namespace);
@@ -90,7 +109,9 @@ export class Decryptor {
     // the whole call fails and no value leaves.
     const unique = [...new Set(names)];
     const outcomes = await Promise.all(
-      unique.map((name) => this.decryptOne(caller, namespace, name, version)),
+      unique.map(async (name) =>
+        inForm(await this.decryptOne(caller, namespace, name, version), form),
+      ),
     );
     await Promise.all(
       outcomes.map((outcome, i) => {

@@ -30,7 +30,7 @@ import {
   systemKeeper,
 } from "../domain/secret.js";
 import type { FieldRequirement, LabelRequirement } from "../domain/selector.js";
-import { type DecryptOutcome, Decryptor } from "./decrypt.js";
+import { type DecryptOutcome, Decryptor, type ValueForm } from "./decrypt.js";
 import { NamespaceKeys } from "./namespace-keys.js";
 import {
   type ExternalKeepers,
@@ -257,8 +257,9 @@ export class SecretUseCases {
     namespace: string,
     names: readonly string[],
     version = 0,
+    form: ValueForm = "text",
   ): Promise<Map<string, DecryptOutcome>> {
-    return this.decryptor.decrypt(caller, namespace, names, version);
+    return this.decryptor.decrypt(caller, namespace, names, version, form);
   }
 
   /** The namespace's public key for client-side sealing, created on first use. */

@@ -3,8 +3,12 @@
  * as a child process (`node bin/seald.mjs ...`) exactly as a user or a script runs it.
  */
 import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SecretsService } from "../../gen/secrets/v1/secrets_service_pb.js";
 import type { Seald } from "../../src/app.js";
@@ -419,6 +423,87 @@ describe("the seald command", () => {
     expect(r.code).toBe(0);
     const d = await cli(["secret", "decrypt", "forced", "-n", "team-a"], { token: serviceToken });
     expect(d.stdout).toBe("from-argv");
+  });
+
+  it("seals a binary file byte for byte and decrypts it to a file that is byte-identical", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "seald-cli-bin-"));
+    const value = randomBytes(200);
+    value[0] = 0xff;
+    value[1] = 0xfe;
+    value[100] = 0x00;
+    value[199] = 0x0a; // a trailing newline is part of the value too
+    const input = join(dir, "key.der");
+    writeFileSync(input, value);
+    const created = await cli([
+      "secret",
+      "create",
+      "bin",
+      "-n",
+      "team-a",
+      "--decrypter",
+      "billing",
+      "--value-file",
+      input,
+    ]);
+    expect(created.stderr).toBe("");
+    expect(created.code).toBe(0);
+
+    for (const protocol of ["connect", "grpc"]) {
+      // Through a real shell redirect, as a user writes a key to disk.
+      const output = join(dir, `out-${protocol}.der`);
+      const r = await new Promise<{ code: number | null; stderr: string }>((resolve, reject) => {
+        const child = spawn(
+          "sh",
+          [
+            "-c",
+            `"$NODE" bin/seald.mjs --protocol ${protocol} secret decrypt bin -n team-a > "$OUT"`,
+          ],
+          {
+            cwd: root,
+            env: {
+              PATH: process.env.PATH ?? "",
+              HOME: process.env.HOME ?? "",
+              NODE: process.execPath,
+              OUT: output,
+              SEALD_SERVER: seald.url,
+              SEALD_TOKEN: serviceToken,
+            },
+            stdio: ["ignore", "ignore", "pipe"],
+          },
+        );
+        let stderr = "";
+        child.stderr.setEncoding("utf8").on("data", (d: string) => {
+          stderr += d;
+        });
+        child.once("error", reject);
+        child.once("close", (code) => resolve({ code, stderr }));
+      });
+      expect(r.stderr, protocol).toBe("");
+      expect(r.code, protocol).toBe(0);
+      expect(readFileSync(output).equals(value), protocol).toBe(true);
+    }
+
+    // Several names: text values stay text in JSON, a binary one is base64 in valueBytes.
+    const several = await cli(
+      ["secret", "decrypt", "forced", "bin", "-n", "team-a", "-o", "json"],
+      {
+        token: serviceToken,
+      },
+    );
+    expect(several.code).toBe(0);
+    expect(json(several).results).toEqual({
+      forced: { value: "from-argv", version: "1" },
+      bin: { valueBytes: value.toString("base64"), version: "1" },
+    });
+    // A table never prints raw bytes to a terminal.
+    const table = await cli(["secret", "decrypt", "forced", "bin", "-n", "team-a"], {
+      token: serviceToken,
+    });
+    expect(table.code).toBe(0);
+    expect(table.stdout).toMatch(/\nforced +1 +from-argv *\n/);
+    expect(table.stdout).toMatch(
+      /\nbin +1 +\(200 bytes, not text: decrypt it alone or use -o json\)/,
+    );
   });
 
   it("speaks gRPC too", async () => {

@@ -125,4 +125,14 @@ describe("SecretValue", () => {
     );
     expect(value.unsafeRevealBytes()).toEqual(new Uint8Array([0x68, 0x69, 0xff]));
   });
+
+  it("tells whether it is UTF-8 text without revealing it", () => {
+    expect(SecretValue.fromString("grüße ✓ 😀\u0000").isUtf8).toBe(true);
+    expect(SecretValue.fromBytes(new Uint8Array([0x68, 0xff, 0xfe])).isUtf8).toBe(false);
+    // A lone surrogate's would-be encoding (CESU-8) is not UTF-8 either.
+    expect(SecretValue.fromBytes(new Uint8Array([0xed, 0xa0, 0x80])).isUtf8).toBe(false);
+    const disposed = SecretValue.fromString("x");
+    disposed.dispose();
+    expect(() => disposed.isUtf8).toThrow("SecretValue used after dispose()");
+  });
 });

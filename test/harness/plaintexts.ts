@@ -31,12 +31,20 @@ export function rememberValuesIn(message: unknown, seen = new Set<unknown>()): v
   seen.add(message);
   if (message instanceof Uint8Array) return;
   const record = message as Record<string, unknown>;
+  // A value in the bytes form would reach a JSON log as base64, if it reached one at all.
+  if (record.value instanceof Uint8Array && isBytesCase(record.case)) {
+    rememberPlaintext(Buffer.from(record.value).toString("base64"));
+  }
   if (typeof record.value === "string" && (record.case === undefined || isValueCase(record.case))) {
     rememberPlaintext(record.value);
   }
   for (const child of Array.isArray(message) ? message : Object.values(record)) {
     rememberValuesIn(child, seen);
   }
+}
+
+function isBytesCase(c: unknown): boolean {
+  return c === "plaintextBytes" || c === "valueBytes";
 }
 
 function isValueCase(c: unknown): boolean {

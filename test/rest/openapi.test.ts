@@ -46,7 +46,7 @@ describe("OpenAPI documents", () => {
   async function call(
     method: string,
     path: string,
-    options: { auth?: string; body?: unknown; raw?: string } = {},
+    options: { auth?: string; body?: unknown; raw?: string | Uint8Array } = {},
   ): Promise<Reply> {
     const headers: Record<string, string> = {};
     if (options.auth !== undefined) headers.authorization = options.auth;
@@ -386,6 +386,45 @@ describe("OpenAPI documents", () => {
       const error = conforms("sensu", "PUT", template, reply, 400);
       expect(error).toEqual({ message: "metadata.created_by must be a string", code: 1 });
       conforms("sensu", "GET", template, await call("GET", path, { auth: key }), 404);
+    }
+  });
+
+  it("documents the 400 for a JSON string that is not text, in both dialects", async () => {
+    // The bytes 0xFF 0xFE inside a string (at "@@"), and an escaped lone surrogate.
+    const withBytes = (json: string) => {
+      const at = json.indexOf("@@");
+      return Buffer.concat([
+        Buffer.from(json.slice(0, at)),
+        Buffer.from([0xff, 0xfe]),
+        Buffer.from(json.slice(at + 2)),
+      ]);
+    };
+    const sensuBody = '{"metadata":{"labels":{"app":"@@"}},"spec":{"id":"X","provider":"env"}}';
+    const grafanaBody = '{"metadata":{"name":"not-text"},"spec":{"description":"d","value":"@@"}}';
+    for (const raw of [withBytes(sensuBody), Buffer.from(sensuBody.replace("@@", "\\ud800"))]) {
+      const template = `${sensu}/namespaces/{namespace}/secrets/{name}`;
+      const path = `${sensu}/namespaces/ops/secrets/not-text`;
+      const reply = await call("PUT", path, { auth: `Key ${adminToken}`, raw });
+      const error = conforms("sensu", "PUT", template, reply, 400);
+      expect(error.message).toMatch(/^metadata\.labels\.app (is not valid UTF-8|holds a lone)/);
+      conforms(
+        "sensu",
+        "GET",
+        template,
+        await call("GET", path, { auth: `Key ${adminToken}` }),
+        404,
+      );
+    }
+    for (const raw of [withBytes(grafanaBody), Buffer.from(grafanaBody.replace("@@", "\\ud800"))]) {
+      const template = `${grafana}/namespaces/{namespace}/securevalues`;
+      const reply = await call("POST", `${grafana}/namespaces/ops/securevalues`, {
+        auth: `Bearer ${adminToken}`,
+        raw,
+      });
+      const status = conforms("grafana", "POST", template, reply, 400);
+      expect(status.details.causes).toEqual([
+        expect.objectContaining({ field: "spec.value", reason: "FieldValueInvalid" }),
+      ]);
     }
   });
 

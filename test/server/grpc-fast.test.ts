@@ -124,13 +124,15 @@ describe("the lean unary gRPC path", () => {
     });
   });
 
-  it("answers a message that does not decode with InvalidArgument (connect: Internal)", async () => {
+  it("answers a message that does not decode with InvalidArgument, as seald's connect path does", async () => {
     // Field 1, length-delimited, promises 5 bytes and carries 1.
     const bad = frame(Buffer.from([0x0a, 0x05, 0x01]));
     const { fast, viaConnect } = await both(health, bad);
     expect(fast.trailers["grpc-status"]).toBe("3");
     expect(decodeURIComponent(String(fast.trailers["grpc-message"]))).toMatch(/^parse binary: /);
-    expect(viaConnect.trailers["grpc-status"]).toBe("13");
+    // connect itself says Internal; src/server/decode-errors.ts mends its answer.
+    expect(viaConnect.trailers["grpc-status"]).toBe("3");
+    expect(viaConnect.trailers["grpc-message"]).toBe(fast.trailers["grpc-message"]);
   });
 
   it("answers truncated, extra, compressed and missing messages with a status", async () => {

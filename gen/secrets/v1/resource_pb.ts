@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file secrets/v1/resource.proto.
  */
 export const file_secrets_v1_resource: GenFile = /*@__PURE__*/
-  fileDesc("ChlzZWNyZXRzL3YxL3Jlc291cmNlLnByb3RvEgpzZWNyZXRzLnYxIqYECgZTZWNyZXQSEQoJbmFtZXNwYWNlGAEgASgJEgwKBG5hbWUYAiABKAkSCwoDdWlkGAMgASgJEi4KBmxhYmVscxgEIAMoCzIeLnNlY3JldHMudjEuU2VjcmV0LkxhYmVsc0VudHJ5EjgKC2Fubm90YXRpb25zGAUgAygLMiMuc2VjcmV0cy52MS5TZWNyZXQuQW5ub3RhdGlvbnNFbnRyeRITCgtkZXNjcmlwdGlvbhgGIAEoCRISCgpkZWNyeXB0ZXJzGAcgAygJEg4KBmtlZXBlchgIIAEoCRILCgNyZWYYCSABKAkSJgoFdmFsdWUYCiABKAsyFy5zZWNyZXRzLnYxLlNlY3JldFZhbHVlEg8KB3ZlcnNpb24YCyABKAMSGAoQcmVzb3VyY2VfdmVyc2lvbhgMIAEoCRIvCgtjcmVhdGVfdGltZRgNIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLdXBkYXRlX3RpbWUYDiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCmNyZWF0ZWRfYnkYDyABKAkSEgoKdXBkYXRlZF9ieRgQIAEoCRotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBGjIKEEFubm90YXRpb25zRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJVCgtTZWNyZXRWYWx1ZRITCglwbGFpbnRleHQYASABKAlIABIpCgZzZWFsZWQYAiABKAsyFy5zZWNyZXRzLnYxLlNlYWxlZFZhbHVlSABCBgoEa2luZCIqCgtTZWFsZWRWYWx1ZRIOCgZrZXlfaWQYASABKAkSCwoDYm94GAIgASgJYgZwcm90bzM", [file_google_protobuf_timestamp]);
+  fileDesc("ChlzZWNyZXRzL3YxL3Jlc291cmNlLnByb3RvEgpzZWNyZXRzLnYxIqYECgZTZWNyZXQSEQoJbmFtZXNwYWNlGAEgASgJEgwKBG5hbWUYAiABKAkSCwoDdWlkGAMgASgJEi4KBmxhYmVscxgEIAMoCzIeLnNlY3JldHMudjEuU2VjcmV0LkxhYmVsc0VudHJ5EjgKC2Fubm90YXRpb25zGAUgAygLMiMuc2VjcmV0cy52MS5TZWNyZXQuQW5ub3RhdGlvbnNFbnRyeRITCgtkZXNjcmlwdGlvbhgGIAEoCRISCgpkZWNyeXB0ZXJzGAcgAygJEg4KBmtlZXBlchgIIAEoCRILCgNyZWYYCSABKAkSJgoFdmFsdWUYCiABKAsyFy5zZWNyZXRzLnYxLlNlY3JldFZhbHVlEg8KB3ZlcnNpb24YCyABKAMSGAoQcmVzb3VyY2VfdmVyc2lvbhgMIAEoCRIvCgtjcmVhdGVfdGltZRgNIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLdXBkYXRlX3RpbWUYDiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCmNyZWF0ZWRfYnkYDyABKAkSEgoKdXBkYXRlZF9ieRgQIAEoCRotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBGjIKEEFubm90YXRpb25zRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJwCgtTZWNyZXRWYWx1ZRITCglwbGFpbnRleHQYASABKAlIABIpCgZzZWFsZWQYAiABKAsyFy5zZWNyZXRzLnYxLlNlYWxlZFZhbHVlSAASGQoPcGxhaW50ZXh0X2J5dGVzGAMgASgMSABCBgoEa2luZCIqCgtTZWFsZWRWYWx1ZRIOCgZrZXlfaWQYASABKAkSCwoDYm94GAIgASgJYgZwcm90bzM", [file_google_protobuf_timestamp]);
 
 /**
  * Secret is one named secret in a namespace: its metadata and where its value lives, never the value.
@@ -141,19 +141,19 @@ export const SecretSchema: GenMessage<Secret> = /*@__PURE__*/
   messageDesc(file_secrets_v1_resource, 0);
 
 /**
- * SecretValue is a write-only value: plaintext, or sealed on the client for the namespace's public key.
+ * SecretValue is a write-only value: a byte string, sent as text, as bytes, or sealed on the client.
  *
  * @generated from message secrets.v1.SecretValue
  */
 export type SecretValue = Message<"secrets.v1.SecretValue"> & {
   /**
-   * The form in which the value is sent.
+   * The form in which the value is sent; all three store the same thing, a byte string.
    *
    * @generated from oneof secrets.v1.SecretValue.kind
    */
   kind: {
     /**
-     * The value in plaintext (UTF-8); use only over TLS or a trusted local connection.
+     * The value as text, stored as its UTF-8 encoding; use only over TLS or a trusted connection.
      *
      * @generated from field: string plaintext = 1;
      */
@@ -167,6 +167,14 @@ export type SecretValue = Message<"secrets.v1.SecretValue"> & {
      */
     value: SealedValue;
     case: "sealed";
+  } | {
+    /**
+     * The value as raw bytes (base64 in JSON), for binary values such as DER keys; same care as plaintext.
+     *
+     * @generated from field: bytes plaintext_bytes = 3;
+     */
+    value: Uint8Array;
+    case: "plaintextBytes";
   } | { case: undefined; value?: undefined };
 };
 

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file secrets/v1/secrets_service.proto.
  */
 export const file_secrets_v1_secrets_service: GenFile = /*@__PURE__*/
-  fileDesc("CiBzZWNyZXRzL3YxL3NlY3JldHNfc2VydmljZS5wcm90bxIKc2VjcmV0cy52MSI5ChNDcmVhdGVTZWNyZXRSZXF1ZXN0EiIKBnNlY3JldBgBIAEoCzISLnNlY3JldHMudjEuU2VjcmV0IjoKFENyZWF0ZVNlY3JldFJlc3BvbnNlEiIKBnNlY3JldBgBIAEoCzISLnNlY3JldHMudjEuU2VjcmV0IjMKEEdldFNlY3JldFJlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJEgwKBG5hbWUYAiABKAkiNwoRR2V0U2VjcmV0UmVzcG9uc2USIgoGc2VjcmV0GAEgASgLMhIuc2VjcmV0cy52MS5TZWNyZXQifgoSTGlzdFNlY3JldHNSZXF1ZXN0EhEKCW5hbWVzcGFjZRgBIAEoCRIWCg5sYWJlbF9zZWxlY3RvchgCIAEoCRIWCg5maWVsZF9zZWxlY3RvchgDIAEoCRIRCglwYWdlX3NpemUYBCABKAUSEgoKcGFnZV90b2tlbhgFIAEoCSJTChNMaXN0U2VjcmV0c1Jlc3BvbnNlEiMKB3NlY3JldHMYASADKAsyEi5zZWNyZXRzLnYxLlNlY3JldBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkicwoTVXBkYXRlU2VjcmV0UmVxdWVzdBIiCgZzZWNyZXQYASABKAsyEi5zZWNyZXRzLnYxLlNlY3JldBIhChlleHBlY3RlZF9yZXNvdXJjZV92ZXJzaW9uGAIgASgJEhUKDWFsbG93X21pc3NpbmcYAyABKAgiOgoUVXBkYXRlU2VjcmV0UmVzcG9uc2USIgoGc2VjcmV0GAEgASgLMhIuc2VjcmV0cy52MS5TZWNyZXQiWQoTRGVsZXRlU2VjcmV0UmVxdWVzdBIRCgluYW1lc3BhY2UYASABKAkSDAoEbmFtZRgCIAEoCRIhChlleHBlY3RlZF9yZXNvdXJjZV92ZXJzaW9uGAMgASgJIhYKFERlbGV0ZVNlY3JldFJlc3BvbnNlIkoKFURlY3J5cHRTZWNyZXRzUmVxdWVzdBIRCgluYW1lc3BhY2UYASABKAkSDQoFbmFtZXMYAiADKAkSDwoHdmVyc2lvbhgDIAEoAyKlAQoWRGVjcnlwdFNlY3JldHNSZXNwb25zZRJACgdyZXN1bHRzGAEgAygLMi8uc2VjcmV0cy52MS5EZWNyeXB0U2VjcmV0c1Jlc3BvbnNlLlJlc3VsdHNFbnRyeRpJCgxSZXN1bHRzRW50cnkSCwoDa2V5GAEgASgJEigKBXZhbHVlGAIgASgLMhkuc2VjcmV0cy52MS5EZWNyeXB0UmVzdWx0OgI4ASJMCg1EZWNyeXB0UmVzdWx0Eg8KBXZhbHVlGAEgASgJSAASDwoFZXJyb3IYAiABKAlIABIPCgd2ZXJzaW9uGAMgASgDQggKBnJlc3VsdCIoChNHZXRQdWJsaWNLZXlSZXF1ZXN0EhEKCW5hbWVzcGFjZRgBIAEoCSI6ChRHZXRQdWJsaWNLZXlSZXNwb25zZRIOCgZrZXlfaWQYASABKAkSEgoKcHVibGljX2tleRgCIAEoCTLPBAoOU2VjcmV0c1NlcnZpY2USUQoMQ3JlYXRlU2VjcmV0Eh8uc2VjcmV0cy52MS5DcmVhdGVTZWNyZXRSZXF1ZXN0GiAuc2VjcmV0cy52MS5DcmVhdGVTZWNyZXRSZXNwb25zZRJICglHZXRTZWNyZXQSHC5zZWNyZXRzLnYxLkdldFNlY3JldFJlcXVlc3QaHS5zZWNyZXRzLnYxLkdldFNlY3JldFJlc3BvbnNlEk4KC0xpc3RTZWNyZXRzEh4uc2VjcmV0cy52MS5MaXN0U2VjcmV0c1JlcXVlc3QaHy5zZWNyZXRzLnYxLkxpc3RTZWNyZXRzUmVzcG9uc2USUQoMVXBkYXRlU2VjcmV0Eh8uc2VjcmV0cy52MS5VcGRhdGVTZWNyZXRSZXF1ZXN0GiAuc2VjcmV0cy52MS5VcGRhdGVTZWNyZXRSZXNwb25zZRJRCgxEZWxldGVTZWNyZXQSHy5zZWNyZXRzLnYxLkRlbGV0ZVNlY3JldFJlcXVlc3QaIC5zZWNyZXRzLnYxLkRlbGV0ZVNlY3JldFJlc3BvbnNlElcKDkRlY3J5cHRTZWNyZXRzEiEuc2VjcmV0cy52MS5EZWNyeXB0U2VjcmV0c1JlcXVlc3QaIi5zZWNyZXRzLnYxLkRlY3J5cHRTZWNyZXRzUmVzcG9uc2USUQoMR2V0UHVibGljS2V5Eh8uc2VjcmV0cy52MS5HZXRQdWJsaWNLZXlSZXF1ZXN0GiAuc2VjcmV0cy52MS5HZXRQdWJsaWNLZXlSZXNwb25zZWIGcHJvdG8z", [file_secrets_v1_resource]);
+  fileDesc("CiBzZWNyZXRzL3YxL3NlY3JldHNfc2VydmljZS5wcm90bxIKc2VjcmV0cy52MSI5ChNDcmVhdGVTZWNyZXRSZXF1ZXN0EiIKBnNlY3JldBgBIAEoCzISLnNlY3JldHMudjEuU2VjcmV0IjoKFENyZWF0ZVNlY3JldFJlc3BvbnNlEiIKBnNlY3JldBgBIAEoCzISLnNlY3JldHMudjEuU2VjcmV0IjMKEEdldFNlY3JldFJlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJEgwKBG5hbWUYAiABKAkiNwoRR2V0U2VjcmV0UmVzcG9uc2USIgoGc2VjcmV0GAEgASgLMhIuc2VjcmV0cy52MS5TZWNyZXQifgoSTGlzdFNlY3JldHNSZXF1ZXN0EhEKCW5hbWVzcGFjZRgBIAEoCRIWCg5sYWJlbF9zZWxlY3RvchgCIAEoCRIWCg5maWVsZF9zZWxlY3RvchgDIAEoCRIRCglwYWdlX3NpemUYBCABKAUSEgoKcGFnZV90b2tlbhgFIAEoCSJTChNMaXN0U2VjcmV0c1Jlc3BvbnNlEiMKB3NlY3JldHMYASADKAsyEi5zZWNyZXRzLnYxLlNlY3JldBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkicwoTVXBkYXRlU2VjcmV0UmVxdWVzdBIiCgZzZWNyZXQYASABKAsyEi5zZWNyZXRzLnYxLlNlY3JldBIhChlleHBlY3RlZF9yZXNvdXJjZV92ZXJzaW9uGAIgASgJEhUKDWFsbG93X21pc3NpbmcYAyABKAgiOgoUVXBkYXRlU2VjcmV0UmVzcG9uc2USIgoGc2VjcmV0GAEgASgLMhIuc2VjcmV0cy52MS5TZWNyZXQiWQoTRGVsZXRlU2VjcmV0UmVxdWVzdBIRCgluYW1lc3BhY2UYASABKAkSDAoEbmFtZRgCIAEoCRIhChlleHBlY3RlZF9yZXNvdXJjZV92ZXJzaW9uGAMgASgJIhYKFERlbGV0ZVNlY3JldFJlc3BvbnNlIlwKFURlY3J5cHRTZWNyZXRzUmVxdWVzdBIRCgluYW1lc3BhY2UYASABKAkSDQoFbmFtZXMYAiADKAkSDwoHdmVyc2lvbhgDIAEoAxIQCghhc19ieXRlcxgEIAEoCCKlAQoWRGVjcnlwdFNlY3JldHNSZXNwb25zZRJACgdyZXN1bHRzGAEgAygLMi8uc2VjcmV0cy52MS5EZWNyeXB0U2VjcmV0c1Jlc3BvbnNlLlJlc3VsdHNFbnRyeRpJCgxSZXN1bHRzRW50cnkSCwoDa2V5GAEgASgJEigKBXZhbHVlGAIgASgLMhkuc2VjcmV0cy52MS5EZWNyeXB0UmVzdWx0OgI4ASJjCg1EZWNyeXB0UmVzdWx0Eg8KBXZhbHVlGAEgASgJSAASDwoFZXJyb3IYAiABKAlIABIVCgt2YWx1ZV9ieXRlcxgEIAEoDEgAEg8KB3ZlcnNpb24YAyABKANCCAoGcmVzdWx0IigKE0dldFB1YmxpY0tleVJlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJIjoKFEdldFB1YmxpY0tleVJlc3BvbnNlEg4KBmtleV9pZBgBIAEoCRISCgpwdWJsaWNfa2V5GAIgASgJMs8ECg5TZWNyZXRzU2VydmljZRJRCgxDcmVhdGVTZWNyZXQSHy5zZWNyZXRzLnYxLkNyZWF0ZVNlY3JldFJlcXVlc3QaIC5zZWNyZXRzLnYxLkNyZWF0ZVNlY3JldFJlc3BvbnNlEkgKCUdldFNlY3JldBIcLnNlY3JldHMudjEuR2V0U2VjcmV0UmVxdWVzdBodLnNlY3JldHMudjEuR2V0U2VjcmV0UmVzcG9uc2USTgoLTGlzdFNlY3JldHMSHi5zZWNyZXRzLnYxLkxpc3RTZWNyZXRzUmVxdWVzdBofLnNlY3JldHMudjEuTGlzdFNlY3JldHNSZXNwb25zZRJRCgxVcGRhdGVTZWNyZXQSHy5zZWNyZXRzLnYxLlVwZGF0ZVNlY3JldFJlcXVlc3QaIC5zZWNyZXRzLnYxLlVwZGF0ZVNlY3JldFJlc3BvbnNlElEKDERlbGV0ZVNlY3JldBIfLnNlY3JldHMudjEuRGVsZXRlU2VjcmV0UmVxdWVzdBogLnNlY3JldHMudjEuRGVsZXRlU2VjcmV0UmVzcG9uc2USVwoORGVjcnlwdFNlY3JldHMSIS5zZWNyZXRzLnYxLkRlY3J5cHRTZWNyZXRzUmVxdWVzdBoiLnNlY3JldHMudjEuRGVjcnlwdFNlY3JldHNSZXNwb25zZRJRCgxHZXRQdWJsaWNLZXkSHy5zZWNyZXRzLnYxLkdldFB1YmxpY0tleVJlcXVlc3QaIC5zZWNyZXRzLnYxLkdldFB1YmxpY0tleVJlc3BvbnNlYgZwcm90bzM", [file_secrets_v1_resource]);
 
 /**
  * CreateSecretRequest carries the secret to create.
@@ -314,6 +314,14 @@ export type DecryptSecretsRequest = Message<"secrets.v1.DecryptSecretsRequest"> 
    * @generated from field: int64 version = 3;
    */
   version: bigint;
+
+  /**
+   * When true, every value is returned as value_bytes, byte for byte; when false (the default),
+   * as value, UTF-8 text, and a value that is not valid UTF-8 answers the error "not text".
+   *
+   * @generated from field: bool as_bytes = 4;
+   */
+  asBytes: boolean;
 };
 
 /**
@@ -351,13 +359,13 @@ export const DecryptSecretsResponseSchema: GenMessage<DecryptSecretsResponse> = 
  */
 export type DecryptResult = Message<"secrets.v1.DecryptResult"> & {
   /**
-   * The outcome.
+   * The outcome; the request's as_bytes alone decides which value form is set, never the value.
    *
    * @generated from oneof secrets.v1.DecryptResult.result
    */
   result: {
     /**
-     * The plaintext value.
+     * The value as UTF-8 text; set when the request's as_bytes is false.
      *
      * @generated from field: string value = 1;
      */
@@ -365,12 +373,21 @@ export type DecryptResult = Message<"secrets.v1.DecryptResult"> & {
     case: "value";
   } | {
     /**
-     * Why no value is returned: "not found", "not authorized" or "decryption failed".
+     * Why no value is returned: "not found", "not authorized", "decryption failed" or "not text"
+     * (the value is not valid UTF-8: ask again with as_bytes).
      *
      * @generated from field: string error = 2;
      */
     value: string;
     case: "error";
+  } | {
+    /**
+     * The value byte for byte (base64 in JSON); set when the request's as_bytes is true.
+     *
+     * @generated from field: bytes value_bytes = 4;
+     */
+    value: Uint8Array;
+    case: "valueBytes";
   } | { case: undefined; value?: undefined };
 
   /**

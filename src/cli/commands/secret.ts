@@ -7,6 +7,8 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { type Command, Option } from "commander";
 import { type Secret, SecretSchema } from "../../../gen/secrets/v1/resource_pb.js";
 import {
+  DecryptResultSchema,
+  type DecryptSecretsResponse,
   DecryptSecretsResponseSchema,
   DeleteSecretResponseSchema,
   ListSecretsResponseSchema,
@@ -259,7 +261,10 @@ export function secretCommands(program: Command, cli: Cli): void {
           o.valueVersion === undefined
             ? 0n
             : BigInt(parseInteger("--value-version", o.valueVersion, 1, 2 ** 53));
-        const res = await ctx.client(SecretsService).decryptSecrets({ namespace, names, version });
+        // Always as bytes: a value is a byte string, and only bytes reproduce every one exactly.
+        const res = await ctx
+          .client(SecretsService)
+          .decryptSecrets({ namespace, names, version, asBytes: true });
         let failed = 0;
         for (const name of names) {
           const r = res.results[name];
@@ -271,28 +276,35 @@ export function secretCommands(program: Command, cli: Cli): void {
           }
         }
         if (names.length === 1) {
-          // The bare value, byte for byte, so `$(seald secret decrypt ...)` and pipes get exactly
-          // it; a newline is added only for a person reading a terminal.
+          // The bare value, byte for byte, so `$(seald secret decrypt ...)`, pipes and `> file`
+          // get exactly it; a newline is added only for a person reading a terminal.
           const r = res.results[names[0] ?? ""];
-          if (r?.result.case === "value") {
-            ctx.io.stdout.write(r.result.value);
-            if (ctx.io.stdout.isTTY === true && !r.result.value.endsWith("\n")) {
+          if (r?.result.case === "valueBytes") {
+            const bytes = r.result.value;
+            ctx.io.stdout.write(bytes);
+            if (ctx.io.stdout.isTTY === true && bytes[bytes.byteLength - 1] !== 0x0a) {
               ctx.io.stdout.write("\n");
             }
           }
         } else if (ctx.output === "json") {
-          writeMessageJson(ctx.io.stdout, DecryptSecretsResponseSchema, res);
+          writeMessageJson(ctx.io.stdout, DecryptSecretsResponseSchema, asText(res));
         } else {
+          const shown = asText(res);
           writeTable(
             ctx.io.stdout,
             ["NAME", "VERSION", "VALUE", "ERROR"],
             names.map((name) => {
-              const r = res.results[name];
+              const r = shown.results[name];
+              const result = r?.result;
               return [
                 name,
-                r?.result.case === "value" ? String(r.version) : "",
-                r?.result.case === "value" ? r.result.value : "",
-                r === undefined ? "no answer" : r.result.case === "error" ? r.result.value : "",
+                result?.case === "value" || result?.case === "valueBytes" ? String(r?.version) : "",
+                result?.case === "value"
+                  ? result.value
+                  : result?.case === "valueBytes"
+                    ? `(${result.value.byteLength} bytes, not text: decrypt it alone or use -o json)`
+                    : "",
+                r === undefined ? "no answer" : result?.case === "error" ? result.value : "",
               ];
             }),
           );
@@ -300,6 +312,32 @@ export function secretCommands(program: Command, cli: Cli): void {
         if (failed > 0) cli.setExitCode(ExitCode.partial);
       },
     );
+}
+
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
+
+/**
+ * The response with every value that is valid UTF-8 as text (`value`) and the others left as
+ * bytes (`valueBytes`, base64 in JSON), so that JSON and tables read as they did before binary
+ * values existed and no value is rewritten.
+ */
+function asText(res: DecryptSecretsResponse): DecryptSecretsResponse {
+  const results: DecryptSecretsResponse["results"] = {};
+  for (const [name, r] of Object.entries(res.results)) {
+    let text: string | undefined;
+    if (r.result.case === "valueBytes") {
+      try {
+        text = strictUtf8.decode(r.result.value);
+      } catch {
+        text = undefined;
+      }
+    }
+    results[name] =
+      text === undefined
+        ? r
+        : create(DecryptResultSchema, { ...r, result: { case: "value", value: text } });
+  }
+  return create(DecryptSecretsResponseSchema, { results });
 }
 
 /** Reads and seals the value, when the keeper takes one and the options (or stdin) give one. */

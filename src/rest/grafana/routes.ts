@@ -11,7 +11,7 @@
 import { randomInt } from "node:crypto";
 import type { Caller } from "../../auth/caller.js";
 import { authenticateRequest } from "../../auth/gate.js";
-import { DomainError, MalformedRecordError } from "../../domain/errors.js";
+import { DomainError, invalid, MalformedRecordError } from "../../domain/errors.js";
 import { collectUpTo } from "../../domain/paging.js";
 import type {
   NodeRequest,
@@ -367,6 +367,10 @@ async function readBody(req: NodeRequest): Promise<unknown> {
           { name: "" },
         ),
       });
+    }
+    // A string that is not text is an invalid field: one cause names it (never its text).
+    if (err.kind === "not_text") {
+      throw invalid([{ field: err.field || "body", message: err.detail }]);
     }
     // The parser's own message quotes the text around the error, which may be spec.value.
     throw new BadRequestError(

@@ -154,7 +154,7 @@ export function parseSecureValue(body: unknown): SecureValueBody {
     ref: optionalString(spec.ref, "spec.ref") ?? "",
   };
   // Last, so that no shape error can leave a wrapped plaintext behind undisposed.
-  const value = optionalString(spec.value, "spec.value");
+  const value = textValue(spec.value);
   return { ...read, value: value === undefined ? undefined : SecretValue.fromString(value) };
 }
 
@@ -218,6 +218,18 @@ function optionalString(v: unknown, field: string): string | undefined {
   // The message names the field and never quotes it: the field may be spec.value.
   if (typeof v !== "string") throw new BadRequestError(`${field} must be a string`);
   return v;
+}
+
+/**
+ * spec.value is a string in Grafana's schema, so this API writes text (stored as its UTF-8
+ * bytes); a client trying to send bytes some other way is told where binary values go.
+ */
+function textValue(v: unknown): string | undefined {
+  if (v === undefined || v === null || typeof v === "string") return v ?? undefined;
+  throw new BadRequestError(
+    "spec.value must be a string: this API carries text values; send a binary value through " +
+      "secrets.v1.SecretsService as value.plaintext_bytes",
+  );
 }
 
 function stringMap(v: unknown, field: string): Record<string, string> {
