@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { ConnectionString } from "mongodb-connection-string-url";
 import { AuditLog } from "./auth/audit.js";
 import { Authenticator } from "./auth/authenticate.js";
+import { CallLimiter } from "./auth/call-limit.js";
 import { FailureLimiter } from "./auth/rate-limit.js";
 import { type Config, ConfigError, settings } from "./config.js";
 import { deriveSubkey, type KeyRing, KeyRingError } from "./crypto/keyring.js";
@@ -103,6 +104,10 @@ export async function startSeald(
     maxFailures: config.authMaxFailures,
     windowMs: config.authFailureWindowMs,
   });
+  const calls = new CallLimiter({
+    maxPerPrincipal: config.edge.maxCallsPerPrincipal,
+    maxPerAddress: config.edge.maxCallsPerAddress,
+  });
   const access = new AccessService(accessStore, keyRing, guard, authenticator);
   const secretStore = translatingOutages(
     mongoSecretStore(database.db, { maxVersions: config.maxVersions }),
@@ -168,6 +173,7 @@ export async function startSeald(
       host: config.listen.host,
       port: config.listen.port,
       tls: config.tls,
+      limits: config.edge,
       ...createHandler({
         logger,
         readiness,
@@ -180,6 +186,7 @@ export async function startSeald(
         guard,
         authenticator,
         limiter,
+        calls,
         metrics,
       }),
     });

@@ -7,6 +7,7 @@ import { notePrincipal } from "../observe.js";
 import { DomainError } from "../service/errors.js";
 import type { Guard } from "../service/guard.js";
 import { type Authenticator, credentialFrom, type Scheme } from "./authenticate.js";
+import type { CallLimiter } from "./call-limit.js";
 import type { Caller, RequestMeta } from "./caller.js";
 import type { FailureLimiter } from "./rate-limit.js";
 
@@ -14,6 +15,8 @@ export interface GateDeps {
   readonly authenticator: Authenticator;
   readonly limiter: FailureLimiter;
   readonly guard: Guard;
+  /** Bounds calls in flight per principal and address; the edge releases them. */
+  readonly calls?: CallLimiter;
 }
 
 /**
@@ -37,6 +40,7 @@ export async function authenticateRequest(
   try {
     const principal = await deps.authenticator.authenticate(credentialFrom(authorization, schemes));
     notePrincipal(meta, principal.name);
+    deps.calls?.admit(meta, principal.name);
     return { ...meta, principal };
   } catch (err) {
     if (!(err instanceof DomainError) || err.code !== "unauthenticated") throw err;

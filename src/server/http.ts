@@ -9,6 +9,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
 import { compressionBrotli, compressionGzip, connectNodeAdapter } from "@connectrpc/connect-node";
 import type { Authenticator } from "../auth/authenticate.js";
+import type { CallLimiter } from "../auth/call-limit.js";
 import type { RequestMeta } from "../auth/caller.js";
 import type { FailureLimiter } from "../auth/rate-limit.js";
 import type { Logger } from "../log.js";
@@ -33,6 +34,8 @@ export interface HandlerDeps extends RouteDeps {
   readonly readiness: Readiness;
   readonly authenticator: Authenticator;
   readonly limiter: FailureLimiter;
+  /** Calls in flight per principal and address: admitted by the gate, released here. */
+  readonly calls: CallLimiter;
   readonly providers: ProvidersService;
   readonly metrics: Metrics;
 }
@@ -75,8 +78,10 @@ export function createHandler(deps: HandlerDeps): Handlers {
       remoteAddress,
     }),
     contextValues: contextValuesOf,
-    finished: (meta, route, status, started) =>
-      logRequest(deps, { meta, protocol: "grpc", method: "POST", route, status, started }),
+    finished: (meta, route, status, started) => {
+      deps.calls.release(meta);
+      logRequest(deps, { meta, protocol: "grpc", method: "POST", route, status, started });
+    },
   });
   const dialects: [string, string, RequestHandler][] = [
     ["sensu", sensuPrefix, sensuRoutes(deps)],
@@ -94,7 +99,9 @@ export function createHandler(deps: HandlerDeps): Handlers {
     const path = (req.url ?? "/").split("?", 1)[0] ?? "/";
     let protocol = "http";
     let route = "other";
-    res.once("close", () =>
+    res.once("close", () => {
+      // The call counted against its principal until its response is gone, read or not.
+      deps.calls.release(meta);
       logRequest(deps, {
         meta,
         protocol,
@@ -102,8 +109,8 @@ export function createHandler(deps: HandlerDeps): Handlers {
         route,
         status: res.statusCode,
         started,
-      }),
-    );
+      });
+    });
     if (path === "/healthz" || path === "/readyz" || path === "/metrics") route = path;
     if (path === "/healthz") return probe(req, res, async () => true);
     if (path === "/readyz") return probe(req, res, () => deps.readiness.check());
