@@ -72,8 +72,8 @@ export interface Listener {
 // The first bytes of the HTTP/2 connection preface ("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"). No
 // HTTP/1.1 request starts with "PRI ", so the first chunk decides even when it is short.
 const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
-// How long a client answered before it finished sending may go on sending (as grpc-fast).
-const earlyCloseMs = 1000;
+// How long a closed (GOAWAY) idle HTTP/2 connection has to go before it is destroyed.
+const goawayGraceMs = 1000;
 
 /** One accepted TCP connection. */
 interface Conn {
@@ -168,19 +168,9 @@ export async function listen(options: ListenOptions): Promise<Listener> {
       inFlight--;
       if (draining && inFlight === 0) drained?.();
     });
-    if (req.httpVersionMajor === 2) {
-      // A response sent before the request body was read (a 405, a 413, a refusal): keep the
-      // flow-control windows open by discarding the rest, so the client can finish its request
-      // and the stream closes; a client that keeps sending is reset with NO_ERROR after a grace
-      // period, as Go's HTTP/2 server does. Without this the unread body holds the stream (and
-      // its share of the connection window) open.
-      res.once("finish", () => {
-        const r = req as http2.Http2ServerRequest;
-        if (r.complete) return;
-        r.resume();
-        setTimeout(closeStream, earlyCloseMs, r.stream, http2.constants.NGHTTP2_NO_ERROR).unref();
-      });
-    }
+    // An HTTP/2 response sent before its request body was read (a 405, a 413) needs nothing
+    // here: Node's compatibility layer then resets the stream with NO_ERROR once the response
+    // is written, as Go's server does (RFC 9113 8.1), and the request bound covers the rest.
     options.handler(req, res);
   };
 
@@ -201,7 +191,7 @@ export async function listen(options: ListenOptions): Promise<Listener> {
       counters.cut++;
       // GOAWAY: the client opens a new connection for its next call.
       session.close();
-      setTimeout(() => session.destroy(), earlyCloseMs).unref();
+      setTimeout(() => session.destroy(), goawayGraceMs).unref();
     }, ms);
     state.idle.unref();
   };
@@ -433,10 +423,6 @@ export async function listen(options: ListenOptions): Promise<Listener> {
 }
 
 const kProgress = Symbol("send progress");
-
-function closeStream(stream: http2.ServerHttp2Stream, code: number): void {
-  if (!stream.closed && !stream.destroyed) stream.close(code);
-}
 
 /**
  * The request bound of an HTTP/2 stream: a stream whose request has not arrived whole (the

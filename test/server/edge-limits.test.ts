@@ -175,10 +175,12 @@ describe("connection timeouts", () => {
     try {
       const started = Date.now();
       const rst = await new Promise<{ code: number; ms: number }>((resolve) => {
+        // Authenticated, so that the route waits for the body instead of answering 401 first.
         const req = session.request({
-          ":method": "POST",
+          ":method": "PUT",
           ":path": "/api/enterprise/secrets/v1/namespaces/a/secrets/b",
           "content-type": "application/json",
+          authorization: `Bearer ${adminToken}`,
         });
         req.write("{");
         req.on("error", () => {});
@@ -189,8 +191,9 @@ describe("connection timeouts", () => {
           resolve({ code: req.rstCode ?? 0, ms: Date.now() - started });
         });
       });
-      expect(rst.ms).toBeGreaterThan(0);
+      expect(rst.ms).toBeGreaterThan(800);
       expect(rst.ms).toBeLessThan(2500);
+      expect(rst.code).toBe(http2.constants.NGHTTP2_CANCEL);
     } finally {
       session.destroy();
     }
@@ -421,6 +424,9 @@ describe("HTTP/2 streams, unread responses and calls in flight", () => {
     expect(again.status).toBe(200);
   });
 
+  // Issue #13 saw such PATCHes never finish in 12 of 1,000 tries from a Go client; that did
+  // not reproduce here (scripts/flood.ts notes the runs), and this passes on main too: it
+  // guards the behaviour, Node's reset with NO_ERROR once the answer is written.
   it("finishes an HTTP/2 PATCH answered 405 before its body was read", async () => {
     const session = http2.connect(seald.url);
     session.on("error", () => {});
