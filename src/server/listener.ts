@@ -81,6 +81,8 @@ interface Conn {
   readonly address: string;
   /** Set once it completed a request head (HTTP/2: opened a stream): no longer evictable. */
   established: boolean;
+  /** The stream responses are written to: the socket, or the TLS socket over it. */
+  wire: Duplex & { readonly writableLength: number };
 }
 
 /** One HTTP/2 session's streams and its idle timer. */
@@ -151,7 +153,10 @@ export async function listen(options: ListenOptions): Promise<Listener> {
       victim[1].socket.destroy();
     }
     const key = keyOf(socket);
-    const conn: Conn = { socket, address, established: false };
+    // A port reused before the old connection's 'close' ran: that one is gone, uncount it.
+    const old = conns.get(key);
+    if (old) forget(key, old);
+    const conn: Conn = { socket, address, established: false, wire: socket };
     conns.set(key, conn);
     counters.open++;
     perAddress.set(address, (perAddress.get(address) ?? 0) + 1);
@@ -309,7 +314,7 @@ export async function listen(options: ListenOptions): Promise<Listener> {
     }
     // HTTP/1.1: Node pauses reading while a response waits, so only the stall needs a bound.
     for (const conn of conns.values()) {
-      const socket = conn.socket as net.Socket & { [kProgress]?: [number, number] };
+      const socket = conn.wire as Duplex & { [kProgress]?: [number, number] };
       const size = socket.writableLength;
       const last = socket[kProgress];
       if (size === 0 || !last || size < last[1]) socket[kProgress] = [now, size];
@@ -349,6 +354,11 @@ export async function listen(options: ListenOptions): Promise<Listener> {
     Object.assign(secure, h1Timeouts);
     // A failed or timed-out handshake: the socket is destroyed by tls; nothing to answer.
     secure.on("tlsClientError", () => {});
+    // Encrypted output queues in the TLS socket, not in the TCP socket under it.
+    secure.on("secureConnection", (tlsSocket: net.Socket) => {
+      const conn = conns.get(keyOf(tlsSocket));
+      if (conn) conn.wire = tlsSocket;
+    });
     h2 = secure;
     servers.push(secure);
     server.on("connection", (socket) => {

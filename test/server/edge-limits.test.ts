@@ -206,7 +206,7 @@ describe("the TLS handshake bound", () => {
     const pems = await generate([{ name: "commonName", value: "localhost" }], { keySize: 2048 });
     seald = await startTestSeald({
       tls: { cert: Buffer.from(pems.cert), key: Buffer.from(pems.private) },
-      edge: limits({ tlsHandshakeTimeoutMs: 400 }),
+      edge: limits({ tlsHandshakeTimeoutMs: 400, headersTimeoutMs: 600 }),
     });
   });
   afterAll(async () => {
@@ -217,6 +217,28 @@ describe("the TLS handshake bound", () => {
     const { ms } = await closedWithin(await connect(portOf(seald)), 3000);
     expect(ms).toBeGreaterThan(300);
     expect(ms).toBeLessThan(1500);
+  });
+
+  it("closes a slow-header HTTP/1.1 client over TLS (408)", async () => {
+    const socket = tls.connect({
+      host: "127.0.0.1",
+      port: portOf(seald),
+      rejectUnauthorized: false,
+      ALPNProtocols: ["http/1.1"],
+    });
+    await new Promise<void>((resolve, reject) => {
+      socket.once("secureConnect", resolve);
+      socket.once("error", reject);
+    });
+    socket.write("GET /healthz HTTP/1.1\r\nHost: x\r\n");
+    const drip = setInterval(() => {
+      if (!socket.destroyed) socket.write("X");
+    }, 100);
+    const { ms, received } = await closedWithin(socket as unknown as net.Socket, 4000);
+    clearInterval(drip);
+    expect(ms).toBeGreaterThan(0);
+    expect(ms).toBeLessThan(2500);
+    expect(received).toMatch(/^HTTP\/1\.1 408/);
   });
 
   it("still completes a real handshake", async () => {
@@ -413,10 +435,23 @@ describe("HTTP/2 streams, unread responses and calls in flight", () => {
       });
       expect(rest.status).toBe(429);
       expect(rest.headers.get("retry-after")).toBe("1");
+      // The send timeout resets the streams nobody reads, and that releases their calls.
+      const codes = await Promise.all(
+        held.map(
+          (r) =>
+            new Promise<number>((res) => {
+              const timer = setTimeout(() => res(-1), 4000);
+              r.once("close", () => {
+                clearTimeout(timer);
+                res(r.rstCode ?? 0);
+              });
+            }),
+        ),
+      );
+      expect(codes).toEqual(held.map(() => http2.constants.NGHTTP2_CANCEL));
     } finally {
       stuck.destroy();
     }
-    // Released when the stuck streams go away.
     await new Promise((r) => setTimeout(r, 100));
     const again = await fetch(`${seald.url}/api/enterprise/secrets/v1/namespaces/a/secrets`, {
       headers: { authorization: `Bearer ${adminToken}` },
