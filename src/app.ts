@@ -208,6 +208,7 @@ export async function startSeald(
     );
   }
 
+  metrics.observeEdge(listener.counters);
   const host =
     listener.address.family === "IPv6" ? `[${listener.address.address}]` : listener.address.address;
   const address = `${host}:${listener.address.port}`;

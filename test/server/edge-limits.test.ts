@@ -276,6 +276,9 @@ describe("connection limits", () => {
       expect(ms).toBeGreaterThanOrEqual(0);
       expect(ms).toBeLessThan(500);
       expect(await get(port, "/healthz", "127.0.0.3")).toBe(200);
+      const metrics = await (await fetch(`${seald.url}/metrics`)).text();
+      expect(metrics).toMatch(/^seald_edge_closed_total\{reason="refused"\} [1-9]/m);
+      expect(metrics).toMatch(/^seald_connections_open [5-9]/m);
     } finally {
       for (const s of held) s.destroy();
     }
