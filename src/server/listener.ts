@@ -93,9 +93,10 @@ interface SessionState {
   buffered: number;
 }
 
-/** Per stream: its request timer and when its buffered output last shrank or was empty. */
+/** Per stream: when its request must be whole, and when its buffered output last shrank or was empty. */
 interface StreamState {
-  timer: NodeJS.Timeout | undefined;
+  /** Date.now() by which the request must have arrived whole; 0 once it has (or had no body). */
+  requestBy: number;
   progressAt: number;
   buffered: number;
 }
@@ -244,14 +245,11 @@ export async function listen(options: ListenOptions): Promise<Listener> {
       state.idle = undefined;
     }
     establish(session.socket);
-    const own: StreamState = { timer: undefined, progressAt: Date.now(), buffered: 0 };
-    streamStates.set(stream, own);
-    if (!stream.endAfterHeaders) {
-      own.timer = setTimeout(requestTimedOut, limits.requestTimeoutMs, stream, counters);
-      own.timer.unref();
-    }
+    const now = Date.now();
+    // The request bound is checked by the sweep: no timer per stream on the hot path.
+    const requestBy = stream.endAfterHeaders ? 0 : now + limits.requestTimeoutMs;
+    streamStates.set(stream, { requestBy, progressAt: now, buffered: 0 });
     stream.once("close", () => {
-      if (own.timer !== undefined) clearTimeout(own.timer);
       state.streams.delete(stream);
       if (state.streams.size === 0 && !session.destroyed) {
         idleAfter(session, state, limits.http2IdleTimeoutMs);
@@ -295,6 +293,14 @@ export async function listen(options: ListenOptions): Promise<Listener> {
         total += size;
         const own = streamStates.get(stream);
         if (!own) continue;
+        if (own.requestBy !== 0 && now >= own.requestBy) {
+          own.requestBy = 0;
+          if (requestIncomplete(stream)) {
+            counters.cut++;
+            stream.close(http2.constants.NGHTTP2_CANCEL);
+            continue;
+          }
+        }
         if (size === 0 || size < own.buffered) own.progressAt = now;
         own.buffered = size;
         if (now - own.progressAt >= limits.sendTimeoutMs) {
@@ -324,7 +330,8 @@ export async function listen(options: ListenOptions): Promise<Listener> {
       }
     }
   };
-  const sweeper = setInterval(sweep, Math.min(1000, Math.max(50, limits.sendTimeoutMs / 4)));
+  const sweepMs = Math.min(limits.sendTimeoutMs, limits.requestTimeoutMs) / 4;
+  const sweeper = setInterval(sweep, Math.min(1000, Math.max(50, sweepMs)));
   sweeper.unref();
 
   const h1Timeouts = {
@@ -435,15 +442,12 @@ export async function listen(options: ListenOptions): Promise<Listener> {
 const kProgress = Symbol("send progress");
 
 /**
- * The request bound of an HTTP/2 stream: a stream whose request has not arrived whole (the
- * client has not half-closed it) is reset. The stream's own state says so even when no one
- * has read the body.
+ * Whether an HTTP/2 stream's request has yet to arrive whole (the client has not half-closed
+ * it). The stream's own state says so even when no one has read the body.
  */
-function requestTimedOut(stream: http2.ServerHttp2Stream, counters: EdgeCounters): void {
-  if (stream.closed || stream.destroyed) return;
+function requestIncomplete(stream: http2.ServerHttp2Stream): boolean {
+  if (stream.closed || stream.destroyed) return false;
   const s = stream.state?.state;
   const { NGHTTP2_STREAM_STATE_HALF_CLOSED_REMOTE, NGHTTP2_STREAM_STATE_CLOSED } = http2.constants;
-  if (s === NGHTTP2_STREAM_STATE_HALF_CLOSED_REMOTE || s === NGHTTP2_STREAM_STATE_CLOSED) return;
-  counters.cut++;
-  stream.close(http2.constants.NGHTTP2_CANCEL);
+  return s !== NGHTTP2_STREAM_STATE_HALF_CLOSED_REMOTE && s !== NGHTTP2_STREAM_STATE_CLOSED;
 }
