@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { ConnectionString } from "mongodb-connection-string-url";
 import { AuditLog } from "./auth/audit.js";
 import { Authenticator } from "./auth/authenticate.js";
+import { CallLimiter } from "./auth/call-limit.js";
 import { FailureAudit } from "./auth/failure-audit.js";
 import { Guard } from "./auth/guard.js";
 import { FailureLimiter } from "./auth/rate-limit.js";
@@ -117,6 +118,10 @@ export async function startSeald(
     windowMs: config.authFailureWindowMs,
   });
   const failureAudit = new FailureAudit(guard, { windowMs: config.authFailureWindowMs });
+  const calls = new CallLimiter({
+    maxPerPrincipal: config.edge.maxCallsPerPrincipal,
+    maxPerAddress: config.edge.maxCallsPerAddress,
+  });
   const access = new AccessUseCases(accessStore, keyRing, guard, authenticator);
   const secretStore = translatingOutages(
     mongoSecretStore(database.db, { ring: keyRing, maxVersions: config.maxVersions }),
@@ -191,6 +196,7 @@ export async function startSeald(
       host: config.listen.host,
       port: config.listen.port,
       tls: config.tls,
+      limits: config.edge,
       ...createHandler({
         logger,
         readiness,
@@ -205,6 +211,7 @@ export async function startSeald(
         limiter,
         anonymous,
         failureAudit,
+        calls,
         metrics,
       }),
     });
@@ -226,6 +233,7 @@ export async function startSeald(
     );
   }
 
+  metrics.observeEdge(listener.counters);
   const host =
     listener.address.family === "IPv6" ? `[${listener.address.address}]` : listener.address.address;
   const address = `${host}:${listener.address.port}`;

@@ -10,6 +10,7 @@ import { resolve } from "node:path";
 import { Command, CommanderError, Option } from "commander";
 import { ConnectionString } from "mongodb-connection-string-url";
 import { type LogLevel, logLevels } from "./log.js";
+import type { EdgeLimits } from "./server/listener.js";
 
 /** A validated, immutable configuration. */
 export interface Config {
@@ -40,6 +41,8 @@ export interface Config {
   readonly envProviderPrefix: string | undefined;
   /** How long a namespace's previous sealing key is accepted after RotatePublicKey. */
   readonly publicKeyGraceMs: number;
+  /** What one connection, stream or caller may hold at the edge. */
+  readonly edge: EdgeLimits;
 }
 
 /** A configuration problem; its message is one line that starts with the variable's name. */
@@ -183,6 +186,86 @@ export const settings = {
       "how long values sealed for a namespace's previous public key are accepted after a rotation",
     default: "86400",
   },
+  firstByteTimeout: {
+    env: "SEALD_FIRST_BYTE_TIMEOUT",
+    flag: "--first-byte-timeout <seconds>",
+    description: "a cleartext connection that sends nothing for this long is closed",
+    default: "10",
+  },
+  tlsHandshakeTimeout: {
+    env: "SEALD_TLS_HANDSHAKE_TIMEOUT",
+    flag: "--tls-handshake-timeout <seconds>",
+    description: "a TLS handshake that has not finished within this is abandoned",
+    default: "10",
+  },
+  headersTimeout: {
+    env: "SEALD_HEADERS_TIMEOUT",
+    flag: "--headers-timeout <seconds>",
+    description:
+      "a new connection must send a whole request head (HTTP/2: open a stream) within this",
+    default: "10",
+  },
+  requestTimeout: {
+    env: "SEALD_REQUEST_TIMEOUT",
+    flag: "--request-timeout <seconds>",
+    description: "a request, body included, must arrive whole within this (408, or a reset)",
+    default: "60",
+  },
+  keepAliveTimeout: {
+    env: "SEALD_KEEPALIVE_TIMEOUT",
+    flag: "--keepalive-timeout <seconds>",
+    description: "an HTTP/1.1 connection idle between requests for this long is closed",
+    default: "75",
+  },
+  http2IdleTimeout: {
+    env: "SEALD_HTTP2_IDLE_TIMEOUT",
+    flag: "--http2-idle-timeout <seconds>",
+    description: "an HTTP/2 connection with no open stream for this long is closed (GOAWAY)",
+    default: "180",
+  },
+  sendTimeout: {
+    env: "SEALD_SEND_TIMEOUT",
+    flag: "--send-timeout <seconds>",
+    description: "a response the client takes no bytes of for this long is cut off",
+    default: "60",
+  },
+  maxConnections: {
+    env: "SEALD_MAX_CONNECTIONS",
+    flag: "--max-connections <count>",
+    description: "connections open at once; keep it well below the file descriptor limit",
+    default: "4096",
+  },
+  maxConnectionsPerAddress: {
+    env: "SEALD_MAX_CONNECTIONS_PER_ADDRESS",
+    flag: "--max-connections-per-address <count>",
+    description: "connections open at once from one remote address; more are closed at once",
+    default: "256",
+  },
+  http2MaxStreams: {
+    env: "SEALD_HTTP2_MAX_STREAMS",
+    flag: "--http2-max-streams <count>",
+    description: "concurrent streams per HTTP/2 connection (SETTINGS_MAX_CONCURRENT_STREAMS)",
+    default: "100",
+  },
+  maxBufferedBytes: {
+    env: "SEALD_MAX_BUFFERED_BYTES",
+    flag: "--max-buffered-bytes <bytes>",
+    description: "response bytes one connection may leave unread before it is cut off",
+    default: "4194304",
+  },
+  maxCallsPerPrincipal: {
+    env: "SEALD_MAX_CALLS_PER_PRINCIPAL",
+    flag: "--max-calls-per-principal <count>",
+    description: "authenticated calls in flight at once per principal (then ResourceExhausted/429)",
+    default: "128",
+  },
+  maxCallsPerAddress: {
+    env: "SEALD_MAX_CALLS_PER_ADDRESS",
+    flag: "--max-calls-per-address <count>",
+    description:
+      "authenticated calls in flight at once per remote address (then ResourceExhausted/429)",
+    default: "256",
+  },
 } as const satisfies Record<string, Setting>;
 
 type Key = keyof typeof settings;
@@ -278,7 +361,47 @@ function build(raw: (key: Key) => string | undefined): Config {
     maxVersions: parseCount("maxVersions", raw("maxVersions") ?? ""),
     envProviderPrefix: parseEnvPrefix(raw("envProviderPrefix")),
     publicKeyGraceMs: parseSeconds("publicKeyGrace", raw("publicKeyGrace") ?? ""),
+    edge: buildEdge(raw),
   };
+}
+
+function buildEdge(raw: (key: Key) => string | undefined): EdgeLimits {
+  // Timeouts must be positive here: 0 would mean "never", which is what these bounds forbid.
+  const timeout = (key: Key) => {
+    const ms = parseSeconds(key, raw(key) ?? "");
+    if (ms < 1) throw new ConfigError(settings[key].env, "must be more than 0 seconds");
+    return ms;
+  };
+  const count = (key: Key) => parseCount(key, raw(key) ?? "");
+  const edge: EdgeLimits = {
+    firstByteTimeoutMs: timeout("firstByteTimeout"),
+    tlsHandshakeTimeoutMs: timeout("tlsHandshakeTimeout"),
+    headersTimeoutMs: timeout("headersTimeout"),
+    requestTimeoutMs: timeout("requestTimeout"),
+    keepAliveTimeoutMs: timeout("keepAliveTimeout"),
+    http2IdleTimeoutMs: timeout("http2IdleTimeout"),
+    sendTimeoutMs: timeout("sendTimeout"),
+    maxConnections: count("maxConnections"),
+    maxConnectionsPerAddress: count("maxConnectionsPerAddress"),
+    http2MaxStreams: count("http2MaxStreams"),
+    maxBufferedBytes: count("maxBufferedBytes"),
+    maxCallsPerPrincipal: count("maxCallsPerPrincipal"),
+    maxCallsPerAddress: count("maxCallsPerAddress"),
+  };
+  // Node's HTTP/1.1 server checks the head before the whole request: a request bound shorter
+  // than the head bound would never be the one that fires.
+  if (edge.requestTimeoutMs < edge.headersTimeoutMs) {
+    throw new ConfigError(
+      settings.requestTimeout.env,
+      `must be at least ${settings.headersTimeout.env}`,
+    );
+  }
+  return edge;
+}
+
+/** The edge limits with every setting at its default. */
+export function defaultEdgeLimits(): EdgeLimits {
+  return buildEdge((key) => (settings[key] as Setting).default);
 }
 
 function optionName(flag: string): string {

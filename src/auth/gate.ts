@@ -8,6 +8,7 @@ import { createHash } from "node:crypto";
 import { DomainError } from "../domain/errors.js";
 import type { RequestRecord } from "../domain/request.js";
 import { type Authenticator, credentialFrom, type Scheme } from "./authenticate.js";
+import type { CallLimiter } from "./call-limit.js";
 import type { Caller } from "./caller.js";
 import type { FailureAudit } from "./failure-audit.js";
 import type { FailureLimiter } from "./rate-limit.js";
@@ -20,6 +21,8 @@ export interface GateDeps {
   readonly anonymous: FailureLimiter;
   /** Where failed authentications are audited, aggregated per address and window. */
   readonly failureAudit: FailureAudit;
+  /** Bounds calls in flight per principal and address; the edge releases them. */
+  readonly calls?: CallLimiter;
 }
 
 function refused(retryAfterSeconds: number, message: string): DomainError {
@@ -77,5 +80,7 @@ export async function authenticateRequest(
   }
   attempt.succeeded();
   request.principal = principal.name;
+  // Above the bounds on calls in flight, refused (resource_exhausted) before any use case runs.
+  deps.calls?.admit(request, principal.name);
   return { requestId: request.requestId, remoteAddress: address, principal };
 }

@@ -9,6 +9,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
 import { compressionBrotli, compressionGzip, connectNodeAdapter } from "@connectrpc/connect-node";
 import type { Authenticator } from "../auth/authenticate.js";
+import type { CallLimiter } from "../auth/call-limit.js";
 import type { FailureAudit } from "../auth/failure-audit.js";
 import type { FailureLimiter } from "../auth/rate-limit.js";
 import { decodeJsonForParser } from "../domain/json-text.js";
@@ -43,6 +44,8 @@ export interface HandlerDeps extends RouteDeps {
   readonly limiter: FailureLimiter;
   readonly anonymous: FailureLimiter;
   readonly failureAudit: FailureAudit;
+  /** Calls in flight per principal and address: admitted by the gate, released here. */
+  readonly calls: CallLimiter;
   readonly providers: ProviderUseCases;
   readonly metrics: Metrics;
 }
@@ -102,8 +105,10 @@ export function createHandler(deps: HandlerDeps): Handlers {
     shutdownSignal: deps.shutdown,
     newRequest: newRequestRecord,
     contextValues: contextValuesOf,
-    finished: (request, route, status, started) =>
-      logRequest(deps, { request, protocol: "grpc", method: "POST", route, status, started }),
+    finished: (request, route, status, started) => {
+      deps.calls.release(request);
+      logRequest(deps, { request, protocol: "grpc", method: "POST", route, status, started });
+    },
   });
   const dialects: [string, string, RouteHandler][] = [
     ["sensu", sensuPrefix, sensuRoutes(deps)],
@@ -121,7 +126,9 @@ export function createHandler(deps: HandlerDeps): Handlers {
     const path = (req.url ?? "/").split("?", 1)[0] ?? "/";
     let protocol = "http";
     let route = "other";
-    res.once("close", () =>
+    res.once("close", () => {
+      // The call counted against its principal until its response is gone, read or not.
+      deps.calls.release(request);
       logRequest(deps, {
         request,
         protocol,
@@ -129,8 +136,8 @@ export function createHandler(deps: HandlerDeps): Handlers {
         route,
         status: res.statusCode,
         started,
-      }),
-    );
+      });
+    });
     if (path === "/healthz" || path === "/readyz" || path === "/metrics") route = path;
     if (path === "/healthz") return probe(req, res, async () => true);
     if (path === "/readyz") return probe(req, res, () => deps.readiness.check());

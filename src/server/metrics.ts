@@ -7,6 +7,14 @@ import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom
 import type { Logger } from "../log.js";
 import type { SecretsObserver } from "../service/ports.js";
 
+/** The edge's counts, as the listener keeps them (src/server/listener.ts EdgeCounters). */
+interface EdgeCounts {
+  open: number;
+  refused: number;
+  evicted: number;
+  cut: number;
+}
+
 /** The metrics seald exports at /metrics. */
 export class Metrics {
   readonly registry = new Registry();
@@ -80,6 +88,35 @@ export class Metrics {
         );
       },
     };
+  }
+
+  /**
+   * Reports the edge's counters (open connections; connections and streams it closed, by
+   * reason) from the object the listener keeps, read at scrape time.
+   */
+  observeEdge(counters: Readonly<EdgeCounts>): void {
+    new Gauge({
+      name: "seald_connections_open",
+      help: "Client connections open on the one port.",
+      registers: [this.registry],
+      collect() {
+        this.set(counters.open);
+      },
+    });
+    const seen: EdgeCounts = { open: 0, refused: 0, evicted: 0, cut: 0 };
+    new Counter({
+      name: "seald_edge_closed_total",
+      help: "Connections refused at a connection bound or evicted to make room, and connections or streams cut off by a timeout, an unread-bytes or a stream bound.",
+      labelNames: ["reason"] as const,
+      registers: [this.registry],
+      collect() {
+        for (const reason of ["refused", "evicted", "cut"] as const) {
+          const delta = counters[reason] - seen[reason];
+          if (delta > 0) this.inc({ reason }, delta);
+          seen[reason] = counters[reason];
+        }
+      },
+    });
   }
 
   /** Times every MongoDB command through the driver's command monitoring. */

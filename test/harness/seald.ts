@@ -11,7 +11,7 @@ import { fileURLToPath } from "node:url";
 import { pino } from "pino";
 import { inject, onTestFinished } from "vitest";
 import { type Seald, type StartOptions, startSeald } from "../../src/app.js";
-import type { Config } from "../../src/config.js";
+import { type Config, defaultEdgeLimits } from "../../src/config.js";
 import { createLogger, type Logger } from "../../src/log.js";
 
 export const root = fileURLToPath(new URL("../..", import.meta.url));
@@ -62,6 +62,7 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
     maxVersions: 10,
     envProviderPrefix: undefined,
     publicKeyGraceMs: 86_400_000,
+    edge: defaultEdgeLimits(),
     ...overrides,
   };
 }

@@ -22,6 +22,7 @@ import {
 } from "../../gen/grpc/health/v1/health_pb.js";
 import { GetSecretRequestSchema, SecretsService } from "../../gen/secrets/v1/secrets_service_pb.js";
 import { type Seald, startSeald } from "../../src/app.js";
+import { defaultEdgeLimits } from "../../src/config.js";
 import { createLogger } from "../../src/log.js";
 import { contextValuesOf } from "../../src/server/context.js";
 import { createGrpcFastPath } from "../../src/server/grpc-fast.js";
@@ -316,6 +317,7 @@ describe("the lean path and connect on an implementation that uses its whole con
     listener = await listen({
       host: "127.0.0.1",
       port: 0,
+      limits: defaultEdgeLimits(),
       handler: (req, res) => {
         res.setHeader("x-request-id", "fixed");
         connect(req, res);

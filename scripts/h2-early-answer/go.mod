@@ -1,0 +1,3 @@
+module patch405
+
+go 1.24
