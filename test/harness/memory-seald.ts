@@ -41,6 +41,10 @@ export interface MemorySealdOptions {
   /** The environment the env provider reads, and the allowed prefix. */
   readonly env?: Readonly<Record<string, string>>;
   readonly envPrefix?: string;
+  /** The clock of the use cases and the guard (namespace key grace periods, record times). */
+  readonly now?: () => Date;
+  /** How long a namespace's previous public key is accepted after a rotation; one day by default. */
+  readonly publicKeyGraceMs?: number;
 }
 
 /** The use cases over in-memory stores, and the stores, for tests to look behind them. */
@@ -86,7 +90,8 @@ export async function memorySeald(options: MemorySealdOptions = {}): Promise<Mem
   const audit = new AuditLog(stores.audit, {
     getMacKey: (keyId = ring.activeId) => ({ keyId, key: deriveSubkey(ring, "audit", keyId) }),
   });
-  const guard = new Guard(audit);
+  const now = options.now ?? (() => new Date());
+  const guard = new Guard(audit, now);
   const authenticator = new Authenticator(stores.access, ring);
   // Failures answer after a short delay (50 ms, then more); none of the unit tests waits long.
   const limiter = new FailureLimiter({ maxFailures: 10, windowMs: 60_000, delayStepMs: 1 });
@@ -102,13 +107,15 @@ export async function memorySeald(options: MemorySealdOptions = {}): Promise<Mem
     guard,
     keepers: providers,
     limits: { ...defaultLimits, ...options.limits },
+    now,
   });
   const keys = new KeyUseCases({
     ring,
     guard,
     rewrap: new RewrapJob(noRewrapStore, ring),
     namespaceKeys: secrets.namespaceKeys,
-    publicKeyGraceMs: 86_400_000,
+    publicKeyGraceMs: options.publicKeyGraceMs ?? 86_400_000,
+    now,
   });
   await bootstrapAdmin(stores.access, ring, unitAdminToken);
   return {

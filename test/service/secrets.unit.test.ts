@@ -448,3 +448,31 @@ describe("list page tokens", () => {
     }
   });
 });
+
+describe("create and delete", () => {
+  it("answers already_exists for a taken name, audits it, and keeps the first secret", async () => {
+    const first = await seald.secrets.create(editor, secret());
+    expect(await codeOf(seald.secrets.create(editor, secret({ value: plaintext("other") })))).toBe(
+      "already_exists",
+    );
+    expect(seald.auditRecords().at(-1)).toMatchObject({
+      action: "secret.securevalues:create",
+      outcome: "conflict",
+      reason: "name taken",
+    });
+    expect((await seald.secrets.get(editor, "team-a", "db")).uid).toBe(first.uid);
+    expect(await decrypted("db")).toBe("s3cret");
+  });
+
+  it("deletes only at the expected resource version when one is given, then answers not found", async () => {
+    const created = await seald.secrets.create(editor, secret());
+    expect(await codeOf(seald.secrets.delete(editor, "team-a", "db", "0000000000000000"))).toBe(
+      "conflict",
+    );
+    const deleted = await seald.secrets.delete(editor, "team-a", "db", created.resourceVersion);
+    expect(deleted.uid).toBe(created.uid);
+    expect(await codeOf(seald.secrets.get(editor, "team-a", "db"))).toBe("not_found");
+    expect(await codeOf(seald.secrets.delete(editor, "team-a", "db"))).toBe("not_found");
+    expect(await decrypted("db")).toEqual({ error: "not found" });
+  });
+});
