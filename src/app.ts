@@ -88,11 +88,18 @@ export async function startSeald(
   }
 
   const metrics = new Metrics();
-  const database = new Database({ uri, name: config.database, logger });
+  const database = new Database({
+    uri,
+    name: config.database,
+    logger,
+    timeoutMs: config.dbTimeoutMs,
+  });
   metrics.observeDatabase(database.client);
-  // Every store turns "database unreachable" into a domain "unavailable" error.
-  const accessStore = translatingOutages(mongoAccessStore(database.db));
-  const audit = new AuditLog(translatingOutages(mongoAuditStore(database.db)), {
+  // Every store turns "database unreachable" into a domain "unavailable" error, and no store
+  // call outlives the database timeout.
+  const outages = { timeoutMs: config.dbTimeoutMs };
+  const accessStore = translatingOutages(mongoAccessStore(database.db), outages);
+  const audit = new AuditLog(translatingOutages(mongoAuditStore(database.db), outages), {
     getMacKey: (keyId = keyRing.activeId) => ({
       keyId,
       key: deriveSubkey(keyRing, "audit", keyId),
@@ -106,11 +113,12 @@ export async function startSeald(
   });
   const access = new AccessUseCases(accessStore, keyRing, guard, authenticator);
   const secretStore = translatingOutages(
-    mongoSecretStore(database.db, { maxVersions: config.maxVersions }),
+    mongoSecretStore(database.db, { ring: keyRing, maxVersions: config.maxVersions }),
+    outages,
   );
   // External keepers resolve through the providers: a keeper names a provider, whose type decides.
   const providers = new ProviderUseCases(
-    translatingOutages(mongoProviderStore(database.db)),
+    translatingOutages(mongoProviderStore(database.db), outages),
     guard,
     new EnvKeepers(options.providerEnv ?? {}, config.envProviderPrefix),
   );
@@ -120,7 +128,7 @@ export async function startSeald(
     guard,
     keepers: providers,
     limits: { ...defaultLimits, maxValueBytes: config.maxValueBytes },
-    observer: metrics.secretsObserver(),
+    observer: metrics.secretsObserver(logger),
   });
 
   const rewrap = new RewrapJob(mongoRewrapStore(database.db, secretStore), keyRing, {
@@ -144,6 +152,9 @@ export async function startSeald(
   let startupDone = false;
   const databaseStarted = database.start(shutdown.signal).then(async (started) => {
     if (!started) return false;
+    // A database written before heads carried integrity MACs is adopted once, as it stands.
+    const adopted = await secretStore.adoptHeadsWithoutMac();
+    if (adopted > 0) logger.warn({ adopted }, "gave secret heads written before head MACs a MAC");
     await checkKeysInUse(keyRing, [
       ...(await secretStore.kekIdsInUse()),
       ...(await accessStore.kekIdsInUse()),

@@ -24,6 +24,11 @@ export interface Config {
   readonly tls: { readonly cert: Buffer; readonly key: Buffer } | undefined;
   readonly logLevel: LogLevel;
   readonly shutdownTimeoutMs: number;
+  /**
+   * The most one database call may take: server selection, connecting, and each socket read or
+   * write. A call that takes longer fails as Unavailable.
+   */
+  readonly dbTimeoutMs: number;
   /** Failed authentications from one address within the window before it is refused. */
   readonly authMaxFailures: number;
   readonly authFailureWindowMs: number;
@@ -124,6 +129,13 @@ export const settings = {
     flag: "--shutdown-timeout <seconds>",
     description: "how long in-flight calls may run after SIGTERM or SIGINT",
     default: "10",
+  },
+  dbTimeout: {
+    env: "SEALD_DB_TIMEOUT",
+    flag: "--db-timeout <seconds>",
+    description:
+      "the most one database call may take before the request fails with Unavailable / 503",
+    default: "2",
   },
   authMaxFailures: {
     env: "SEALD_AUTH_MAX_FAILURES",
@@ -249,6 +261,7 @@ function build(raw: (key: Key) => string | undefined): Config {
         : { cert: readPem("tlsCert", tlsCert), key: readPem("tlsKey", tlsKey) },
     logLevel: parseLogLevel(raw("logLevel") ?? ""),
     shutdownTimeoutMs: parseSeconds("shutdownTimeout", raw("shutdownTimeout") ?? ""),
+    dbTimeoutMs: parseTimeout("dbTimeout", raw("dbTimeout") ?? ""),
     authMaxFailures: parseCount("authMaxFailures", raw("authMaxFailures") ?? ""),
     authFailureWindowMs: parseSeconds("authFailureWindow", raw("authFailureWindow") ?? ""),
     maxValueBytes: parseCount("maxValueBytes", raw("maxValueBytes") ?? ""),
@@ -329,6 +342,18 @@ function parseSeconds(key: Key, value: string): number {
     throw new ConfigError(settings[key].env, `"${value}" is not a number of seconds`);
   }
   return Math.round(seconds * 1000);
+}
+
+/** Seconds that must be positive: a zero timeout would mean "no bound" to the driver. */
+function parseTimeout(key: Key, value: string): number {
+  const ms = parseSeconds(key, value);
+  if (ms < 10 || ms > 2_147_483_647) {
+    throw new ConfigError(
+      settings[key].env,
+      `"${value}" is not a number of seconds between 0.01 and 2147483`,
+    );
+  }
+  return ms;
 }
 
 function parseCount(key: Key, value: string): number {

@@ -5,6 +5,7 @@ import { startSeald } from "./app.js";
 import { ConfigError, parseConfig } from "./config.js";
 import { KeyRingError } from "./crypto/keyring.js";
 import { createLogger } from "./log.js";
+import { DataDirectoryInUseError } from "./store/embedded.js";
 
 const parsed = parseConfig(process.argv.slice(2), process.env);
 if (parsed.kind === "exit") {
@@ -46,7 +47,11 @@ try {
     stop("SIGTERM");
   });
 } catch (err) {
-  if (err instanceof ConfigError || err instanceof KeyRingError) {
+  if (
+    err instanceof ConfigError ||
+    err instanceof KeyRingError ||
+    err instanceof DataDirectoryInUseError
+  ) {
     process.stderr.write(`seald: ${err.message}\n`);
   } else {
     logger.fatal({ err }, "cannot start");

@@ -284,6 +284,8 @@ const SUBKEY_PURPOSES = {
   tokens: { context: "sealdtok", subkeyId: 1 },
   /** Keyed hash chain of audit records. */
   audit: { context: "sealdaud", subkeyId: 1 },
+  /** MACs binding each secret head to the secret, version and grants it claims. */
+  heads: { context: "sealdhed", subkeyId: 1 },
 } as const satisfies Record<string, { context: string; subkeyId: number }>;
 
 /** A named use of a derived subkey; see deriveSubkey. */

@@ -14,7 +14,9 @@ export type ErrorCode =
   | "unauthenticated"
   | "unavailable"
   | "resource_exhausted"
-  | "failed_precondition";
+  | "failed_precondition"
+  /** A stored record does not have the shape it was stored with (edited, or damaged). */
+  | "data_loss";
 
 /** One invalid field: its path (for example "spec.decrypters[1]") and what is wrong with it. */
 export interface FieldViolation {
@@ -77,6 +79,23 @@ export function unauthenticated(credentials: "missing" | "invalid"): DomainError
   const message =
     credentials === "missing" ? "missing or unsupported credentials" : "invalid credentials";
   return new DomainError("unauthenticated", message, { credentials });
+}
+
+/**
+ * A stored record of the named resource does not have the stored shape. The message names the
+ * resource only; `problem` (for logs and the audit trail) says what is wrong.
+ */
+export class MalformedRecordError extends DomainError {
+  constructor(
+    kind: string,
+    readonly resourceName: string,
+    readonly problem: string,
+  ) {
+    super("data_loss", `the stored record of ${kind} "${resourceName}" is damaged`, {
+      resource: { kind, name: resourceName },
+    });
+    this.name = "MalformedRecordError";
+  }
 }
 
 /** Collects field violations so that one response names every bad field. */

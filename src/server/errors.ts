@@ -16,6 +16,7 @@ const codes: Record<ErrorCode, Code> = {
   unavailable: Code.Unavailable,
   resource_exhausted: Code.ResourceExhausted,
   failed_precondition: Code.FailedPrecondition,
+  data_loss: Code.DataLoss,
 };
 
 /** Converts a DomainError to the ConnectError a client receives. */

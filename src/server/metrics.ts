@@ -4,6 +4,8 @@
  */
 import type { MongoClient } from "mongodb";
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+import type { Logger } from "../log.js";
+import type { SecretsObserver } from "../service/ports.js";
 
 /** The metrics seald exports at /metrics. */
 export class Metrics {
@@ -55,14 +57,28 @@ export class Metrics {
     collectDefaultMetrics({ register: this.registry, prefix: "seald_" });
   }
 
-  /** The adapter the secrets use cases report crypto operations and decrypt outcomes through. */
-  secretsObserver(): {
-    crypto(operation: string, outcome: string): void;
-    decrypted(outcome: string): void;
-  } {
+  readonly damagedRecords = new Counter({
+    name: "seald_damaged_records_total",
+    help: "Stored records left out of an answer because their shape or integrity MAC is wrong.",
+    labelNames: ["collection"] as const,
+    registers: [this.registry],
+  });
+
+  /**
+   * The adapter the secrets use cases report crypto operations, decrypt outcomes and damaged
+   * records through; a damaged record is also logged, by name (never a value).
+   */
+  secretsObserver(logger: Logger): SecretsObserver {
     return {
       crypto: (operation, outcome) => this.cryptoOps.inc({ operation, outcome }),
       decrypted: (outcome) => this.decrypts.inc({ outcome }),
+      damaged: ({ namespace, name, damaged }) => {
+        this.damagedRecords.inc({ collection: "secrets" });
+        logger.warn(
+          { namespace, name, problem: damaged },
+          "left a damaged secret record out of a list",
+        );
+      },
     };
   }
 

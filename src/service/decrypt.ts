@@ -11,7 +11,7 @@ import { secretActions } from "../auth/principal.js";
 import { DecryptionError, openValue } from "../crypto/envelope.js";
 import type { KeyRing } from "../crypto/keyring.js";
 import type { SecretValue } from "../crypto/secret-value.js";
-import { Violations } from "../domain/errors.js";
+import { MalformedRecordError, Violations } from "../domain/errors.js";
 import { type SecretRecord, systemKeeper } from "../domain/secret.js";
 import type { ExternalKeepers, SecretStore, SecretsObserver } from "./ports.js";
 import type { SecretLimits } from "./secret-rules.js";
@@ -35,8 +35,9 @@ const success = (value: SecretValue, version: number): Decrypted => ({
   result: { value, version },
   audit: "success",
 });
+const notAuthorized = { error: "not authorized" } as const;
 const denied = (reason: string): Decrypted => ({
-  result: { error: "not authorized" },
+  result: notAuthorized,
   audit: "denied",
   reason,
 });
@@ -44,6 +45,11 @@ const missing = (reason?: string): Decrypted => ({
   result: { error: "not found" },
   audit: "not_found",
   ...(reason === undefined ? {} : { reason }),
+});
+const missingAsDenied = (): Decrypted => ({
+  result: notAuthorized,
+  audit: "not_found",
+  reason: "no such secret (answered as not authorized: the caller may not read the namespace)",
 });
 const failed = (reason: string): Decrypted => ({
   result: { error: "decryption failed" },
@@ -112,19 +118,53 @@ export class Decryptor {
     // names exist.
     const general = authorize(caller.principal, secretActions.decrypt, namespace, name);
     if (!general.allowed) return denied(general.reason);
+    try {
+      return await this.decryptKnown(caller, namespace, name, version);
+    } catch (err) {
+      // A damaged head or history record spoils its own name only.
+      if (!(err instanceof MalformedRecordError)) throw err;
+      const outcome = failed(`the stored record is damaged: ${err.problem}`);
+      // Whether the caller is a decrypter of a damaged head cannot be known; one that may not
+      // read the namespace is not told that a record exists there.
+      return this.mayRead(caller, namespace, name)
+        ? outcome
+        : { ...outcome, result: notAuthorized };
+    }
+  }
+
+  /** After the namespace-level decision: look the secret up and open or resolve its value. */
+  private async decryptKnown(
+    caller: Caller,
+    namespace: string,
+    name: string,
+    version: number,
+  ): Promise<Decrypted> {
     const record = await this.o.store.get(namespace, name);
-    if (!record) return missing();
+    if (!record) {
+      // A caller who may read the namespace can list its names anyway and is told "not found".
+      // To one who may not, a missing name answers as one it is not a decrypter of does, so the
+      // decrypt grant alone reveals nothing about which secrets exist; the audit keeps the truth.
+      return this.mayRead(caller, namespace, name) ? missing() : missingAsDenied();
+    }
     const specific = authorize(caller.principal, secretActions.decrypt, namespace, name, record);
     if (!specific.allowed) return denied(specific.reason);
     return record.keeper === systemKeeper
       ? this.openSealed(namespace, name, record, version)
-      : this.resolveExternal(record, version);
+      : this.resolveExternal(namespace, record, version);
+  }
+
+  private mayRead(caller: Caller, namespace: string, name: string): boolean {
+    return authorize(caller.principal, secretActions.read, namespace, name).allowed;
   }
 
   /** A value held elsewhere: only its current version exists. */
-  private async resolveExternal(record: SecretRecord, version: number): Promise<Decrypted> {
+  private async resolveExternal(
+    namespace: string,
+    record: SecretRecord,
+    version: number,
+  ): Promise<Decrypted> {
     if (version !== 0 && version !== record.version) return missing(`version ${version} not kept`);
-    const resolved = await this.o.keepers.resolve(record.keeper, record.ref);
+    const resolved = await this.o.keepers.resolve(record.keeper, record.ref, namespace);
     if ("failure" in resolved) return failed(resolved.failure);
     return success(resolved, record.version);
   }

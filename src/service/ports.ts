@@ -25,12 +25,28 @@ export interface ListQuery {
   readonly limit: number;
 }
 
+/** A stored head that a list met but could not read (see SecretStore.get); it keeps its place. */
+export interface DamagedSecret {
+  /** What is wrong with it, for the log; never shown to a caller. */
+  readonly damaged: string;
+  readonly namespace: string;
+  readonly name: string;
+}
+
 export interface SecretStore {
   /** Stores a new secret; "exists" when (namespace, name) is taken. */
   create(record: SecretRecord): Promise<"created" | "exists">;
+  /**
+   * The secret's head. Throws MalformedRecordError (domain/errors.ts) when the stored head does
+   * not have the stored shape or its integrity MAC does not hold: a damaged head spoils only
+   * the calls that name it.
+   */
   get(namespace: string, name: string): Promise<SecretRecord | undefined>;
-  /** Records in (namespace, name) order; the selectors are evaluated by the database. */
-  list(query: ListQuery): Promise<SecretRecord[]>;
+  /**
+   * Records in (namespace, name) order; the selectors are evaluated by the database. A damaged
+   * head is returned as a DamagedSecret in its place, so paging past it stays exact.
+   */
+  list(query: ListQuery): Promise<(SecretRecord | DamagedSecret)[]>;
   /**
    * Replaces `previous` with `next` if the stored resource version still equals
    * previous.resourceVersion. When the value changes (next.version > previous.version), the
@@ -39,18 +55,18 @@ export interface SecretStore {
    */
   update(previous: SecretRecord, next: SecretRecord): Promise<"updated" | "conflict">;
   /**
-   * Deletes the secret and its whole history; with an expected resource version, only if it
-   * still matches. Returns the deleted record, "conflict", or undefined when there was none.
+   * Deletes the secret and its whole history (a damaged head too); with an expected resource
+   * version, only if it still matches. Undefined when there was none.
    */
   delete(
     namespace: string,
     name: string,
     expectedResourceVersion?: string,
-  ): Promise<SecretRecord | "conflict" | undefined>;
+  ): Promise<"deleted" | "conflict" | undefined>;
   /**
    * A kept older sealed value of the secret with this uid, whose current version is `current`:
    * nothing outside the kept window, even where pruning it was missed (a crash, or a lowered
-   * limit).
+   * limit). Throws MalformedRecordError for a damaged history record.
    */
   getVersion(uid: string, version: number, current: number): Promise<Envelope | undefined>;
 
@@ -75,20 +91,38 @@ export interface SecretStore {
     namespace: string,
   ): Promise<{ pair: NamespaceKeyPair; validUntil: Date } | undefined>;
 
-  /** Every master key id some stored record refers to (values, history, namespace keys). */
+  /** Every master key id some stored record refers to (values, history, namespace keys, MACs). */
   kekIdsInUse(): Promise<string[]>;
+
+  /**
+   * Gives every head an integrity MAC, if and only if no head has one yet: a database written
+   * before heads were MACed is adopted as it stands, once. Once any head carries a MAC, a head
+   * without one is damaged, never adopted. Returns how many heads it MACed.
+   */
+  adoptHeadsWithoutMac(): Promise<number>;
 }
 
 /** Resolves values held by keepers other than "system". */
 export interface ExternalKeepers {
+  /**
+   * Why a secret of `namespace` may not name `ref` in `keeper` (a message for the caller), or
+   * undefined when it may. Checked when a write sets the reference.
+   */
+  checkRef(keeper: string, ref: string, namespace: string): Promise<string | undefined>;
   /** The value, or a reason (for the audit log) why there is none. */
-  resolve(keeper: string, ref: string): Promise<SecretValue | { readonly failure: string }>;
+  resolve(
+    keeper: string,
+    ref: string,
+    namespace: string,
+  ): Promise<SecretValue | { readonly failure: string }>;
 }
 
 /** What the use cases report for metrics; an interface so the domain imports no metrics library. */
 export interface SecretsObserver {
   crypto(operation: "seal" | "open" | "open_sealed_box", outcome: "ok" | "failed"): void;
   decrypted(outcome: "success" | "denied" | "not_found" | "failed"): void;
+  /** A list met a damaged head and left it out (log it with its name and problem; count it). */
+  damaged(secret: DamagedSecret): void;
 }
 
-export const unobserved: SecretsObserver = { crypto() {}, decrypted() {} };
+export const unobserved: SecretsObserver = { crypto() {}, decrypted() {}, damaged() {} };

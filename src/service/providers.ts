@@ -172,12 +172,24 @@ export class ProviderUseCases implements ExternalKeepers {
     );
   }
 
-  async resolve(keeper: string, ref: string): Promise<SecretValue | { failure: string }> {
+  async checkRef(keeper: string, ref: string, namespace: string): Promise<string | undefined> {
+    await this.ensureDefaults();
+    // A provider that does not exist (yet) resolves nothing; naming it is allowed, as in Sensu.
+    if (!(await this.store.get(keeper))) return undefined;
+    return this.env.checkRef(defaultProvider.name, ref, namespace);
+  }
+
+  async resolve(
+    keeper: string,
+    ref: string,
+    namespace: string,
+  ): Promise<SecretValue | { failure: string }> {
     await this.ensureDefaults();
     const provider = await this.store.get(keeper);
     if (!provider) return { failure: `secret provider "${keeper}" not found` };
-    // Every Env provider reads the one environment, under the one prefix allowlist.
-    return this.env.resolve(defaultProvider.name, ref);
+    // Every Env provider reads the one environment, under the one prefix allowlist and the
+    // namespace's scope within it.
+    return this.env.resolve(defaultProvider.name, ref, namespace);
   }
 
   /** Creates the default provider once per database (a tombstone keeps it deleted). */

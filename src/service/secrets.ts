@@ -105,6 +105,7 @@ export class SecretUseCases {
   private readonly limits: SecretLimits;
   private readonly now: () => Date;
   private readonly observer: SecretsObserver;
+  private readonly keepers: ExternalKeepers;
   private readonly decryptor: Decryptor;
   /** The namespaces' sealing keys, shared with key administration. */
   readonly namespaceKeys: NamespaceKeys;
@@ -116,6 +117,7 @@ export class SecretUseCases {
     this.limits = options.limits ?? defaultLimits;
     this.now = options.now ?? (() => new Date());
     this.observer = options.observer ?? unobserved;
+    this.keepers = options.keepers;
     this.namespaceKeys = new NamespaceKeys(this.store, this.ring, this.now);
     this.decryptor = new Decryptor({
       store: this.store,
@@ -178,8 +180,14 @@ export class SecretUseCases {
     });
     const page = found.slice(0, limit);
     const last = page.at(-1);
+    const secrets: SecretView[] = [];
+    for (const entry of page) {
+      // A damaged head is left out (and reported), but keeps its place for the next page token.
+      if ("damaged" in entry) this.observer.damaged(entry);
+      else secrets.push(view(entry));
+    }
     return {
-      secrets: page.map(view),
+      secrets,
       nextPageToken:
         found.length > limit && last
           ? secretsPageToken.encode({ namespace: last.namespace, name: last.name })
@@ -235,13 +243,12 @@ export class SecretUseCases {
     namespace: string,
     name: string,
     expectedResourceVersion = "",
-  ): Promise<SecretView> {
+  ): Promise<void> {
     await this.guard.require(caller, secretActions.delete, namespace, name);
     const deleted = await this.store.delete(namespace, name, expectedResourceVersion || undefined);
     if (deleted === "conflict") throw this.conflictOn(name);
     if (!deleted) throw notFound("secret", name);
     await this.guard.record(caller, secretActions.delete, namespace, name, "success");
-    return view(deleted);
   }
 
   /** Decrypts names of one namespace, each with its own outcome (see decrypt.ts). */
@@ -274,6 +281,7 @@ export class SecretUseCases {
   ): Promise<SecretRecord> {
     const keeper = input.keeper || systemKeeper;
     this.validate(input, keeper, true, rules);
+    if (keeper !== systemKeeper) await this.checkRef(input, keeper);
     const uid = randomUUID();
     const now = this.now();
     const envelope = keeper === systemKeeper ? await this.seal(input, uid, 1) : undefined;
@@ -317,6 +325,7 @@ export class SecretUseCases {
     const valueChanged = external
       ? input.ref !== previous.ref || keeper !== previous.keeper
       : input.value !== undefined;
+    if (external && valueChanged) await this.checkRef(input, keeper);
     const version = valueChanged ? previous.version + 1 : previous.version;
     const envelope = external
       ? undefined
@@ -348,6 +357,12 @@ export class SecretUseCases {
     const v = new Violations();
     checkSecretWrite(v, input, keeper, creating, this.limits, rules);
     v.throwIfAny();
+  }
+
+  /** Refuses a reference the keeper would not resolve for this namespace. */
+  private async checkRef(input: SecretInput, keeper: string): Promise<void> {
+    const problem = await this.keepers.checkRef(keeper, input.ref, input.namespace);
+    if (problem) new Violations().add("ref", problem).throwIfAny();
   }
 
   /** Seals the input's value for the record; a sealed box is opened (and checked) first. */

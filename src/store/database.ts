@@ -13,8 +13,11 @@ export interface DatabaseOptions {
   readonly uri: string;
   readonly name: string;
   readonly logger: Logger;
-  /** How long an operation waits for a reachable server before failing; short, to fail fast. */
-  readonly serverSelectionTimeoutMs?: number;
+  /**
+   * The driver's bound on each stage of an operation (SEALD_DB_TIMEOUT): server selection,
+   * connection checkout, connecting, and every socket read or write. Short, to fail fast.
+   */
+  readonly timeoutMs?: number;
 }
 
 /** A newer seald has written this database; running older code against it would be unsafe. */
@@ -33,9 +36,17 @@ export class Database {
   private initialized = false;
 
   constructor(options: DatabaseOptions) {
+    const timeoutMs = options.timeoutMs ?? 2000;
+    // mongodb 7.8 made timeoutMS (one bound for the whole operation) a no-op, so each stage gets
+    // the bound. The socket timeout is what ends a call to a database that stalls with its
+    // connections open (a paused process): the driver closes that connection and opens fresh
+    // ones once the database answers again. It also ends any single command that runs longer,
+    // so SEALD_DB_TIMEOUT must exceed the slowest legitimate command (large FerretDB lists).
     this.client = new MongoClient(options.uri, {
-      serverSelectionTimeoutMS: options.serverSelectionTimeoutMs ?? 2000,
-      connectTimeoutMS: 2000,
+      serverSelectionTimeoutMS: timeoutMs,
+      waitQueueTimeoutMS: timeoutMs,
+      connectTimeoutMS: timeoutMs,
+      socketTimeoutMS: timeoutMs,
       appName: "seald",
       // Command events feed the database latency histogram.
       monitorCommands: true,
@@ -80,7 +91,8 @@ export class Database {
     const timeout = new Promise<boolean>((resolve) => {
       timer = setTimeout(() => resolve(false), timeoutMs);
     });
-    const ping = this.db.command({ ping: 1 }, { timeoutMS: timeoutMs }).then(
+    // The race is the bound: the driver ignores timeoutMS since 7.8.
+    const ping = this.db.command({ ping: 1 }).then(
       (r) => r.ok === 1,
       () => false,
     );

@@ -2,6 +2,12 @@
  * The embedded database: FerretDB v1 on SQLite, built from the Go module proxy by
  * scripts/testdb.mjs into .cache/bin. `npm start` without a MongoDB URI runs it with its files in
  * the data directory, and the test harness runs it with a temporary directory.
+ *
+ * It lives exactly as long as its parent: its stdin is a pipe this process never writes to, and
+ * the wrapper (test/testdb/main.go, -watch-stdin) shuts down when that pipe closes, which the
+ * kernel does when this process exits, kill -9 included. It never runs twice on one directory:
+ * the wrapper holds a flock on <dir>/LOCK and a second one exits with status 3, naming the
+ * holder; that becomes a DataDirectoryInUseError here.
  */
 import { spawn } from "node:child_process";
 import { existsSync, mkdirSync } from "node:fs";
@@ -12,6 +18,17 @@ import { fileURLToPath } from "node:url";
 export const embeddedBinaryPath = fileURLToPath(
   new URL("../../.cache/bin/seald-ferretdb", import.meta.url),
 );
+
+/** Another embedded database (and so, most likely, another seald) uses the directory. */
+export class DataDirectoryInUseError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "DataDirectoryInUseError";
+  }
+}
+
+/** The wrapper's exit status when another process holds the directory's lock. */
+const exitLocked = 3;
 
 /** A running embedded database process. */
 export interface EmbeddedDatabase {
@@ -40,9 +57,11 @@ export function startEmbeddedDatabase(options: EmbeddedDatabaseOptions): Promise
     );
   }
   mkdirSync(options.dir, { recursive: true, mode: 0o700 });
-  const child = spawn(binary, ["-dir", options.dir, "-listen", options.listen ?? "127.0.0.1:0"], {
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+  const args = ["-dir", options.dir, "-listen", options.listen ?? "127.0.0.1:0", "-watch-stdin"];
+  const child = spawn(binary, args, { stdio: ["pipe", "pipe", "pipe"] });
+  // Never written to and never ended: its closing at this process's exit is the child's signal
+  // to stop. An EPIPE after the child exits is of no interest.
+  child.stdin.on("error", () => {});
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   let stderr = "";
   child.stderr.setEncoding("utf8").on("data", (s: string) => {
@@ -66,9 +85,15 @@ export function startEmbeddedDatabase(options: EmbeddedDatabaseOptions): Promise
       clearTimeout(timer);
       reject(err);
     });
-    child.once("exit", (code, signal) => {
+    // "close", not "exit": by then stderr has been read to its end, and the message is whole.
+    child.once("close", (code, signal) => {
       clearTimeout(timer);
-      reject(new Error(`embedded database exited (${signal ?? code}): ${stderr.trim()}`));
+      const message = stderr.trim().replace(/^testdb: /, "");
+      reject(
+        code === exitLocked
+          ? new DataDirectoryInUseError(message)
+          : new Error(`embedded database exited (${signal ?? code}): ${message}`),
+      );
     });
     const lines = createInterface({ input: child.stdout });
     lines.on("line", (line) => {

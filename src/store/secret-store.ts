@@ -23,11 +23,14 @@
  * ("k=v"; keys cannot contain "=") are flat copies that make selectors plain equality and $in
  * queries the database evaluates.
  */
-import { Binary, type Db, type Filter } from "mongodb";
+import { Binary, type Db, type Document, type Filter } from "mongodb";
+import { headMacHolds, macHead } from "../crypto/head-mac.js";
+import type { KeyRing } from "../crypto/keyring.js";
+import { MalformedRecordError } from "../domain/errors.js";
 import type { Envelope, NamespaceKeyPair } from "../domain/sealed.js";
 import type { SecretRecord } from "../domain/secret.js";
 import type { FieldRequirement, LabelRequirement } from "../domain/selector.js";
-import type { ListQuery, SecretStore } from "../service/ports.js";
+import type { DamagedSecret, ListQuery, SecretStore } from "../service/ports.js";
 import { isDuplicateKey } from "./access-store.js";
 import { collections } from "./schema.js";
 
@@ -64,6 +67,9 @@ interface SecretDoc {
   createdBy: string;
   updatedBy: string;
   sealed: SealedDoc | null;
+  /** The head's integrity MAC (crypto/head-mac.ts) and the master key id of its subkey. */
+  macKeyId: string;
+  mac: string;
 }
 
 export interface VersionDoc {
@@ -146,7 +152,8 @@ export function headId(namespace: string, name: string): string {
   return `${namespace} ${name}`;
 }
 
-function toDoc(r: SecretRecord): SecretDoc {
+function toDoc(ring: KeyRing, r: SecretRecord): SecretDoc {
+  const { keyId, mac } = macHead(ring, r);
   return {
     _id: headId(r.namespace, r.name),
     uid: r.uid,
@@ -167,7 +174,75 @@ function toDoc(r: SecretRecord): SecretDoc {
     createdBy: r.createdBy,
     updatedBy: r.updatedBy,
     sealed: r.envelope ? toSealed(r.envelope) : null,
+    macKeyId: keyId,
+    mac,
   };
+}
+
+/**
+ * The record of a stored head, or MalformedRecordError when the document does not have the
+ * stored shape (edited by hand, or damaged) or its integrity MAC does not hold (edited, or
+ * rebuilt from history). Such a head spoils only itself: a decrypt answers "decryption failed"
+ * for its name, and lists skip it.
+ */
+function readHead(ring: KeyRing, id: string, doc: Document): SecretRecord {
+  const problem = shapeProblem(doc);
+  const [namespace, name] = splitHeadId(id);
+  if (problem) throw new MalformedRecordError("secret", name, problem);
+  const record = fromDoc(doc as SecretDoc);
+  if (typeof doc.mac !== "string" || typeof doc.macKeyId !== "string")
+    throw new MalformedRecordError("secret", name, "the head carries no integrity MAC");
+  if (record.namespace !== namespace || record.name !== name)
+    throw new MalformedRecordError("secret", name, "namespace and name differ from its _id");
+  if (!headMacHolds(ring, record, { keyId: doc.macKeyId, mac: doc.mac }))
+    throw new MalformedRecordError("secret", name, "the head's integrity MAC does not hold");
+  return record;
+}
+
+/** The (namespace, name) of a head `_id`. */
+function splitHeadId(id: string): [string, string] {
+  const space = id.indexOf(" ");
+  return space < 0 ? ["", id] : [id.slice(0, space), id.slice(space + 1)];
+}
+
+const isString = (v: unknown): v is string => typeof v === "string";
+const isPairList = (v: unknown) =>
+  Array.isArray(v) &&
+  v.every((p) => typeof p === "object" && p !== null && isString(p.k) && isString(p.v));
+
+/** What is wrong with a head document's shape, or undefined when it has the stored one. */
+function shapeProblem(d: Document): string | undefined {
+  for (const field of ["uid", "namespace", "name", "description", "keeper", "ref", "rv"]) {
+    if (!isString(d[field])) return `${field} is not a string`;
+  }
+  for (const field of ["uid", "keeper", "rv"]) if (d[field] === "") return `${field} is empty`;
+  for (const field of ["createdBy", "updatedBy"]) {
+    if (!isString(d[field])) return `${field} is not a string`;
+  }
+  if (!Number.isSafeInteger(d.version) || d.version < 1) return "version is not a positive integer";
+  if (!isPairList(d.labels)) return "labels are not a list of {k, v} strings";
+  if (!isPairList(d.annotations)) return "annotations are not a list of {k, v} strings";
+  if (!Array.isArray(d.decrypters) || !d.decrypters.every(isString))
+    return "decrypters are not a list of strings";
+  for (const field of ["createTime", "updateTime"]) {
+    if (!(d[field] instanceof Date)) return `${field} is not a date`;
+  }
+  if (d.keeper === "system") {
+    const problem = sealedProblem(d.sealed);
+    if (problem) return problem;
+  } else if (d.sealed !== null) return "a secret held by an external keeper carries a sealed value";
+  return undefined;
+}
+
+/** What is wrong with a stored sealed value's shape, or undefined. */
+function sealedProblem(s: unknown): string | undefined {
+  if (typeof s !== "object" || s === null) return "the sealed value is missing";
+  const sealed = s as Record<string, unknown>;
+  if (!isString(sealed.kekId)) return "the sealed value's kekId is not a string";
+  for (const field of ["dekNonce", "wrappedDek", "nonce", "ciphertext"]) {
+    if (!(sealed[field] instanceof Binary)) return `the sealed value's ${field} is not binary`;
+  }
+  return undefined;
 }
 
 function fromDoc(d: SecretDoc): SecretRecord {
@@ -247,8 +322,9 @@ function fieldFilter(r: FieldRequirement): Filter<SecretDoc> {
 /** Creates the MongoDB secret store; `maxVersions` values (the current one included) are kept. */
 export function mongoSecretStore(
   db: Db,
-  options: { maxVersions: number; staleClaimMs?: number },
+  options: { ring: KeyRing; maxVersions: number; staleClaimMs?: number },
 ): SecretStore {
+  const ring = options.ring;
   const secrets = db.collection<SecretDoc>(collections.secrets);
   const versions = db.collection<VersionDoc>(collections.secretVersions);
   const keys = db.collection<NamespaceKeyDoc>(collections.namespaceKeys);
@@ -298,7 +374,7 @@ export function mongoSecretStore(
   return {
     async create(record) {
       try {
-        await secrets.insertOne(toDoc(record));
+        await secrets.insertOne(toDoc(ring, record));
         return "created";
       } catch (err) {
         if (isDuplicateKey(err)) return "exists";
@@ -307,8 +383,9 @@ export function mongoSecretStore(
     },
 
     async get(namespace, name) {
-      const d = await secrets.findOne({ _id: headId(namespace, name) });
-      return d ? fromDoc(d) : undefined;
+      const id = headId(namespace, name);
+      const d = await secrets.findOne({ _id: id });
+      return d ? readHead(ring, id, d) : undefined;
     },
 
     async list(q: ListQuery) {
@@ -321,7 +398,15 @@ export function mongoSecretStore(
       const filter: Filter<SecretDoc> =
         and.length === 0 ? {} : and.length === 1 ? (and[0] ?? {}) : { $and: and };
       const docs = await secrets.find(filter).sort({ _id: 1 }).limit(q.limit).toArray();
-      return docs.map(fromDoc);
+      return docs.map((d): SecretRecord | DamagedSecret => {
+        try {
+          return readHead(ring, d._id, d);
+        } catch (err) {
+          if (!(err instanceof MalformedRecordError)) throw err;
+          const [namespace, name] = splitHeadId(String(d._id));
+          return { damaged: err.problem, namespace, name };
+        }
+      });
     },
 
     async update(previous, next) {
@@ -348,7 +433,7 @@ export function mongoSecretStore(
       }
       // Compare-and-set on the resource version: a lost race changes nothing.
       const head = headId(previous.namespace, previous.name);
-      if (!(await transition(head, previous.uid, previous.resourceVersion, toDoc(next))))
+      if (!(await transition(head, previous.uid, previous.resourceVersion, toDoc(ring, next))))
         return "conflict";
       // Prune the versions that just fell out of the kept window, one `_id` at a time: on
       // FerretDB only an `_id` equality avoids reading the whole collection (a range delete on
@@ -365,18 +450,43 @@ export function mongoSecretStore(
       const d = await secrets.findOne({ _id: headId(namespace, name) });
       if (!d) return undefined;
       if (expected !== undefined && d.rv !== expected) return "conflict";
+      // A damaged head can still be deleted (by `_id`, its one sure field); so can its history,
+      // when its uid says which.
+      if (shapeProblem(d) !== undefined) {
+        if ((await secrets.deleteOne({ _id: d._id })).deletedCount === 0) return undefined;
+        if (isString(d.uid) && d.uid !== "") await versions.deleteMany({ uid: d.uid });
+        return "deleted";
+      }
       // A delete is a transition too, so it cannot interleave with an update of the same version.
       if (!(await transition(d._id, d.uid, d.rv, null)))
         return expected === undefined ? undefined : "conflict";
       // The head is gone first, so nothing is visible half-deleted; then every older sealed value.
       await versions.deleteMany({ uid: d.uid });
-      return fromDoc(d);
+      return "deleted";
     },
 
     async getVersion(uid, version, current) {
       if (version < oldestKept(current) || version >= current) return undefined;
       const d = await versions.findOne({ _id: `${uid}/${version}` });
-      return d ? fromSealed(d.sealed) : undefined;
+      if (!d) return undefined;
+      const problem = sealedProblem(d.sealed);
+      if (problem) throw new MalformedRecordError("secret version", `${uid}/${version}`, problem);
+      return fromSealed(d.sealed);
+    },
+
+    async adoptHeadsWithoutMac() {
+      if (await secrets.findOne({ mac: { $exists: true } }, { projection: { _id: 1 } })) return 0;
+      let adopted = 0;
+      for await (const d of secrets.find({ mac: { $exists: false } })) {
+        if (shapeProblem(d) !== undefined) continue;
+        const { keyId, mac } = macHead(ring, fromDoc(d));
+        const res = await secrets.updateOne(
+          { _id: d._id, rv: d.rv, mac: { $exists: false } },
+          { $set: { macKeyId: keyId, mac } },
+        );
+        adopted += res.modifiedCount;
+      }
+      return adopted;
     },
 
     async getNamespaceKey(namespace) {
@@ -433,6 +543,8 @@ export function mongoSecretStore(
         if (typeof id === "string") ids.add(id);
       for (const id of await versions.distinct("sealed.kekId"))
         if (typeof id === "string") ids.add(id);
+      // A head's MAC subkey comes from a master key too; it must stay while heads name it.
+      for (const id of await secrets.distinct("macKeyId")) if (typeof id === "string") ids.add(id);
       for (const id of await keys.distinct("wrapped.kekId"))
         if (typeof id === "string") ids.add(id);
       return [...ids].sort();

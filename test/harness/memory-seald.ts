@@ -82,7 +82,7 @@ export async function memorySeald(options: MemorySealdOptions = {}): Promise<Mem
   await loadSodium();
   const ring = parseMasterKeys(masterKeyLine("unit", 9), "unit test keys");
   const stores = {
-    secrets: new MemorySecretStore({ maxVersions: options.maxVersions ?? 10 }),
+    secrets: new MemorySecretStore({ ring, maxVersions: options.maxVersions ?? 10 }),
     access: new MemoryAccessStore(),
     audit: new MemoryAuditStore(),
     providers: new MemoryProviderStore(),

@@ -9,8 +9,9 @@
  *
  * Hooks that a database cannot offer make the hard paths testable: a secret store that loses its
  * next compare-and-set races to another writer, an audit store whose inserts wait or fail, and
- * `tamper` to edit stored data behind the use cases' back (what someone with database access can
- * do).
+ * `tamper` and `damage` to edit stored data behind the use cases' back (what someone with
+ * database access can do). Heads carry the real integrity MAC (crypto/head-mac.ts), so an edit of
+ * what it covers makes the head damaged here as it does in MongoDB.
  */
 import type {
   AccessStore,
@@ -21,10 +22,13 @@ import type {
 import type { AuditQuery, AuditStore, StoredAuditEntry } from "../../src/auth/audit.js";
 import type { AuditHead, AuditRecord } from "../../src/auth/audit-chain.js";
 import type { Binding } from "../../src/auth/principal.js";
+import { type HeadMac, headMacHolds, macHead } from "../../src/crypto/head-mac.js";
+import type { KeyRing } from "../../src/crypto/keyring.js";
+import { MalformedRecordError } from "../../src/domain/errors.js";
 import type { Envelope, NamespaceKeyPair } from "../../src/domain/sealed.js";
 import type { SecretRecord } from "../../src/domain/secret.js";
 import type { FieldRequirement, LabelRequirement } from "../../src/domain/selector.js";
-import type { ListQuery, SecretStore } from "../../src/service/ports.js";
+import type { DamagedSecret, ListQuery, SecretStore } from "../../src/service/ports.js";
 import type {
   ProviderQuery,
   ProviderRecord,
@@ -91,16 +95,25 @@ interface NamespaceKeyEntry {
   previous?: { pair: NamespaceKeyPair; validUntil: Date };
 }
 
+/** A stored head: the record, its integrity MAC, and what is wrong with it when it is damaged. */
+interface StoredHead {
+  readonly record: SecretRecord;
+  readonly mac: HeadMac;
+  readonly damaged?: string;
+}
+
 /**
- * The secret store in memory: heads by (namespace, name), older sealed values by uid and version
- * with the same kept window as the MongoDB store (`maxVersions` values, the current one
- * included), and namespace key pairs with their previous pair after a rotation.
+ * The secret store in memory: heads by (namespace, name), each with its integrity MAC under the
+ * ring's active key, older sealed values by uid and version with the same kept window as the
+ * MongoDB store (`maxVersions` values, the current one included), and namespace key pairs with
+ * their previous pair after a rotation.
  */
 export class MemorySecretStore implements SecretStore {
-  private readonly heads = new Map<string, SecretRecord>();
+  private readonly heads = new Map<string, StoredHead>();
   private readonly history = new Map<string, Map<number, Envelope>>();
   private readonly keys = new Map<string, NamespaceKeyEntry>();
   private readonly maxVersions: number;
+  private readonly ring: KeyRing;
   private racesToLose = 0;
   private racer: (stored: SecretRecord, race: number) => SecretRecord = (stored, race) => ({
     ...stored,
@@ -110,7 +123,8 @@ export class MemorySecretStore implements SecretStore {
   /** How many times update() was called, won or lost. */
   updateCalls = 0;
 
-  constructor(options: { maxVersions?: number } = {}) {
+  constructor(options: { ring: KeyRing; maxVersions?: number }) {
+    this.ring = options.ring;
     this.maxVersions = options.maxVersions ?? 10;
   }
 
@@ -124,11 +138,23 @@ export class MemorySecretStore implements SecretStore {
     if (racer) this.racer = racer;
   }
 
-  /** Edits a stored head behind the use cases' back, as someone with database access could. */
+  /**
+   * Edits a stored head behind the use cases' back, as someone with database access could; its
+   * MAC stays as it was, so an edit of a field the MAC covers leaves a damaged head.
+   */
   tamper(namespace: string, name: string, edit: (stored: SecretRecord) => SecretRecord): void {
-    const stored = this.heads.get(headKey(namespace, name));
+    const key = headKey(namespace, name);
+    const stored = this.heads.get(key);
     if (!stored) throw new Error(`tamper: no secret ${namespace}/${name}`);
-    this.heads.set(headKey(namespace, name), copy(edit(copy(stored))));
+    this.heads.set(key, { ...stored, record: copy(edit(copy(stored.record))) });
+  }
+
+  /** Spoils a stored head's shape (a field of the wrong type, say), described by `problem`. */
+  damage(namespace: string, name: string, problem: string): void {
+    const key = headKey(namespace, name);
+    const stored = this.heads.get(key);
+    if (!stored) throw new Error(`damage: no secret ${namespace}/${name}`);
+    this.heads.set(key, { ...stored, damaged: problem });
   }
 
   /** The versions held in the history of the secret with this uid, in order (kept or not). */
@@ -139,19 +165,19 @@ export class MemorySecretStore implements SecretStore {
   async create(record: SecretRecord): Promise<"created" | "exists"> {
     const key = headKey(record.namespace, record.name);
     if (this.heads.has(key)) return "exists";
-    this.heads.set(key, copy(record));
+    this.heads.set(key, this.sealedHead(record));
     return "created";
   }
 
   async get(namespace: string, name: string): Promise<SecretRecord | undefined> {
     const stored = this.heads.get(headKey(namespace, name));
-    return stored && copy(stored);
+    return stored && this.readHead(stored);
   }
 
-  async list(q: ListQuery): Promise<SecretRecord[]> {
+  async list(q: ListQuery): Promise<(SecretRecord | DamagedSecret)[]> {
     const after = q.after && headKey(q.after.namespace, q.after.name);
     return [...this.heads.entries()]
-      .filter(([key, r]) => {
+      .filter(([key, { record: r }]) => {
         if (q.namespaces !== "*" && !q.namespaces.includes(r.namespace)) return false;
         if (after !== undefined && key <= after) return false;
         return (
@@ -161,7 +187,15 @@ export class MemorySecretStore implements SecretStore {
       })
       .sort(([a], [b]) => byString(a, b))
       .slice(0, q.limit)
-      .map(([, r]) => copy(r));
+      .map(([, stored]): SecretRecord | DamagedSecret => {
+        try {
+          return this.readHead(stored);
+        } catch (err) {
+          if (!(err instanceof MalformedRecordError)) throw err;
+          const { namespace, name } = stored.record;
+          return { damaged: err.problem, namespace, name };
+        }
+      });
   }
 
   async update(previous: SecretRecord, next: SecretRecord): Promise<"updated" | "conflict"> {
@@ -171,11 +205,11 @@ export class MemorySecretStore implements SecretStore {
       this.racesToLose--;
       const stored = this.heads.get(key);
       if (stored) {
-        const raced = this.racer(copy(stored), ++this.races);
-        this.heads.set(key, copy({ ...raced, resourceVersion: `racer-${this.races}` }));
+        const raced = this.racer(copy(stored.record), ++this.races);
+        this.heads.set(key, this.sealedHead({ ...raced, resourceVersion: `racer-${this.races}` }));
       }
     }
-    const stored = this.heads.get(key);
+    const stored = this.heads.get(key)?.record;
     if (!stored || stored.uid !== previous.uid) return "conflict";
     if (stored.resourceVersion !== previous.resourceVersion) return "conflict";
     if (next.version > previous.version && previous.envelope) {
@@ -184,7 +218,7 @@ export class MemorySecretStore implements SecretStore {
       kept.set(previous.version, copy(previous.envelope));
       for (const v of kept.keys()) if (v < this.oldestKept(next.version)) kept.delete(v);
     }
-    this.heads.set(key, copy(next));
+    this.heads.set(key, this.sealedHead(next));
     return "updated";
   }
 
@@ -192,15 +226,16 @@ export class MemorySecretStore implements SecretStore {
     namespace: string,
     name: string,
     expectedResourceVersion?: string,
-  ): Promise<SecretRecord | "conflict" | undefined> {
+  ): Promise<"deleted" | "conflict" | undefined> {
     const key = headKey(namespace, name);
-    const stored = this.heads.get(key);
+    const stored = this.heads.get(key)?.record;
     if (!stored) return undefined;
     if (expectedResourceVersion !== undefined && stored.resourceVersion !== expectedResourceVersion)
       return "conflict";
+    // A damaged head is deleted too, with its history.
     this.heads.delete(key);
     this.history.delete(stored.uid);
-    return copy(stored);
+    return "deleted";
   }
 
   async getVersion(uid: string, version: number, current: number): Promise<Envelope | undefined> {
@@ -247,14 +282,40 @@ export class MemorySecretStore implements SecretStore {
   async kekIdsInUse(): Promise<string[]> {
     // As the MongoDB store counts them: heads, history, and each namespace's current key pair.
     const ids = new Set<string>();
-    for (const r of this.heads.values()) if (r.envelope) ids.add(r.envelope.kekId);
+    for (const { record: r, mac } of this.heads.values()) {
+      if (r.envelope) ids.add(r.envelope.kekId);
+      // A head's MAC subkey comes from a master key too.
+      ids.add(mac.keyId);
+    }
     for (const kept of this.history.values()) for (const e of kept.values()) ids.add(e.kekId);
     for (const entry of this.keys.values()) ids.add(entry.pair.wrappedPrivateKey.kekId);
     return [...ids].sort(byString);
   }
 
+  /** Every head gets its MAC when written, so there is never one to adopt. */
+  async adoptHeadsWithoutMac(): Promise<number> {
+    return 0;
+  }
+
   private oldestKept(current: number): number {
     return current - this.maxVersions + 1;
+  }
+
+  private sealedHead(record: SecretRecord): StoredHead {
+    return { record: copy(record), mac: macHead(this.ring, record) };
+  }
+
+  /** The record of a stored head, or MalformedRecordError as the MongoDB store throws it. */
+  private readHead(stored: StoredHead): SecretRecord {
+    const { record } = stored;
+    if (stored.damaged) throw new MalformedRecordError("secret", record.name, stored.damaged);
+    if (!headMacHolds(this.ring, record, stored.mac))
+      throw new MalformedRecordError(
+        "secret",
+        record.name,
+        "the head's integrity MAC does not hold",
+      );
+    return copy(record);
   }
 }
 

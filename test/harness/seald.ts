@@ -52,6 +52,7 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
     tls: undefined,
     logLevel: "silent",
     shutdownTimeoutMs: 2000,
+    dbTimeoutMs: 2000,
     authMaxFailures: 10,
     authFailureWindowMs: 60_000,
     maxValueBytes: 65536,

@@ -201,7 +201,11 @@ describe("Grafana SecureValue API", () => {
     );
     expect((await call("GET", item("db-password"))).body.details.name).toBe("db-password");
     expectStatus(await call("DELETE", item("db-password")), 404, "NotFound");
-    expect(await decrypt("billing", "db-password")).toEqual({ case: "error", value: "not found" });
+    // billing may decrypt but not read: a deleted name answers as one it may not decrypt.
+    expect(await decrypt("billing", "db-password")).toEqual({
+      case: "error",
+      value: "not authorized",
+    });
 
     const third = secret("third");
     const again = await create("db-password", { description: "again", value: third });
@@ -320,6 +324,46 @@ describe("Grafana SecureValue API", () => {
       }),
       ["metadata.name"],
     );
+  });
+
+  it("keeps kubectl's last-applied configuration without spec.value, so GET never returns it", async () => {
+    const value = secret("applied");
+    const annotation = "kubectl.kubernetes.io/last-applied-configuration";
+    const body = (v: string, description: string) => ({
+      apiVersion: "secret.grafana.app/v1beta1",
+      kind: "SecureValue",
+      metadata: { name: "applied", namespace: "team-a" },
+      spec: { description, value: v, decrypters: ["billing"] },
+    });
+    const applied = (v: string, description: string) => ({
+      ...body(v, description),
+      metadata: {
+        ...body(v, description).metadata,
+        annotations: { [annotation]: JSON.stringify(body(v, description)), note: "kept" },
+      },
+    });
+    const created = await call("POST", collection(), { body: applied(value, "first") });
+    expect(created.status, created.text).toBe(201);
+    const got = await call("GET", item("applied"));
+    expect(got.text).not.toContain(value);
+    const kept = JSON.parse(got.body.metadata.annotations[annotation]);
+    expect(kept.spec).toEqual({ description: "first", decrypters: ["billing"] });
+    expect(kept.metadata.name).toBe("applied");
+    expect(got.body.metadata.annotations.note).toBe("kept");
+    expect(await decrypt("billing", "applied")).toEqual({ case: "value", value });
+    // A second apply (PUT) the same; an annotation that is not a JSON object is dropped whole.
+    const next = secret("applied-again");
+    const replaced = await call("PUT", item("applied"), { body: applied(next, "second") });
+    expect(replaced.status, replaced.text).toBe(200);
+    expect(replaced.text).not.toContain(next);
+    const broken = {
+      ...body(next, "third"),
+      metadata: { name: "applied", annotations: { [annotation]: `{"spec":{"value":"${next}"` } },
+    };
+    const third = await call("PUT", item("applied"), { body: broken });
+    expect(third.status, third.text).toBe(200);
+    expect(third.body.metadata.annotations?.[annotation]).toBeUndefined();
+    expect(third.text).not.toContain(next);
   });
 
   it("answers 409 AlreadyExists for a taken name, keeping the stored value", async () => {
@@ -743,6 +787,13 @@ describe("Grafana SecureValue API", () => {
         const reply = await call("GET", path);
         expect(reply.status, path).toBe(404);
         expect(reply.body).toMatchObject({ kind: "Status", reason: "NotFound", code: 404 });
+      }
+    });
+
+    it("answers watch=true with a 405 Status, never a list", async () => {
+      for (const watch of ["true", "1"]) {
+        const res = await call("GET", `${collection()}?watch=${watch}`);
+        expectStatus(res, 405, "MethodNotAllowed");
       }
     });
 

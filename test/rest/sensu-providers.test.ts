@@ -20,8 +20,8 @@ interface Reply {
 
 /** The environment the servers' env provider reads. */
 const providerEnv = {
-  APP_DB_PASSWORD: "s3cret",
-  APP_OTHER: "other value",
+  APP_OPS__DB_PASSWORD: "s3cret",
+  APP_OPS__OTHER: "other value",
   HOME: "/home/seald",
   SEALD_BOOTSTRAP_TOKEN: adminToken,
 };
@@ -144,7 +144,7 @@ describe("Sensu providers and env-backed secrets (prefix APP_)", () => {
     expect(
       (
         await call("PUT", "/namespaces/ops/secrets/db", {
-          body: secretBody("db", "APP_DB_PASSWORD", "env"),
+          body: secretBody("db", "APP_OPS__DB_PASSWORD", "env"),
         })
       ).status,
     ).toBe(201);
@@ -160,7 +160,7 @@ describe("Sensu providers and env-backed secrets (prefix APP_)", () => {
       (
         await call("PUT", "/namespaces/ops/secrets/db", {
           token: tokens.ed,
-          body: secretBody("db", "APP_OTHER", "env", { rotated: "yes" }),
+          body: secretBody("db", "APP_OPS__OTHER", "env", { rotated: "yes" }),
         })
       ).status,
     ).toBe(201);
@@ -174,29 +174,42 @@ describe("Sensu providers and env-backed secrets (prefix APP_)", () => {
     expect(asAdmin.results.db?.result).toEqual({ case: "error", value: "not authorized" });
   });
 
-  it("resolves only variables under the prefix, never seald's own", async () => {
+  it("resolves only variables under the prefix and the namespace's scope, never seald's own", async () => {
+    // Outside the namespace's scope (APP_OPS__): refused when written, in Sensu's words.
     for (const [name, id] of [
       ["boot", "SEALD_BOOTSTRAP_TOKEN"],
       ["home", "HOME"],
-      ["unset", "APP_NOT_SET"],
+      ["theirs", "APP_TEAM_B__TOKEN"],
     ] as const) {
-      expect(
-        (
-          await call("PUT", `/namespaces/ops/secrets/${name}`, {
-            body: secretBody(name, id, "env"),
-          })
-        ).status,
-      ).toBe(201);
-      await allow(name, ["billing"]);
-      expect(await decrypt("billing", name)).toEqual({ case: "error", value: "decryption failed" });
+      const res = await call("PUT", `/namespaces/ops/secrets/${name}`, {
+        body: secretBody(name, id, "env"),
+      });
+      expect(res.status, id).toBe(400);
+      expect(res.json.message).toMatch(
+        /^spec\.id: the env provider resolves only variables starting with "APP_OPS__"/,
+      );
+      expect((await call("GET", `/namespaces/ops/secrets/${name}`)).status).toBe(404);
     }
+    // In scope but not set: stored, and fails to decrypt.
+    expect(
+      (
+        await call("PUT", "/namespaces/ops/secrets/unset", {
+          body: secretBody("unset", "APP_OPS__NOT_SET", "env"),
+        })
+      ).status,
+    ).toBe(201);
+    await allow("unset", ["billing"]);
+    expect(await decrypt("billing", "unset")).toEqual({
+      case: "error",
+      value: "decryption failed",
+    });
   });
 
   it("resolves through the provider a secret names, which may come later", async () => {
     expect(
       (
         await call("PUT", "/namespaces/ops/secrets/later", {
-          body: secretBody("later", "APP_DB_PASSWORD", "local"),
+          body: secretBody("later", "APP_OPS__DB_PASSWORD", "local"),
         })
       ).status,
     ).toBe(201);
@@ -393,7 +406,7 @@ describe("Sensu env-backed secrets without a prefix", () => {
     expect(
       (
         await call("PUT", "/namespaces/ops/secrets/db", {
-          body: secretBody("db", "APP_DB_PASSWORD", "env"),
+          body: secretBody("db", "APP_OPS__DB_PASSWORD", "env"),
         })
       ).status,
     ).toBe(201);
@@ -404,7 +417,7 @@ describe("Sensu env-backed secrets without a prefix", () => {
         namespace: "ops",
         name: "db",
         keeper: "env",
-        ref: "APP_DB_PASSWORD",
+        ref: "APP_OPS__DB_PASSWORD",
         decrypters: ["billing"],
       },
       expectedResourceVersion: got?.resourceVersion ?? "",

@@ -26,6 +26,7 @@ describe("configuration", () => {
     expect(c.mongodbUri).toBeUndefined();
     expect(c.logLevel).toBe("info");
     expect(c.tls).toBeUndefined();
+    expect(c.dbTimeoutMs).toBe(2000);
   });
 
   it("takes variables, and flags over variables", () => {
@@ -43,6 +44,8 @@ describe("configuration", () => {
       database: "fromflag",
       logLevel: "debug",
     });
+    expect(config(["--db-timeout", "0.5"], { SEALD_DB_TIMEOUT: "30" }).dbTimeoutMs).toBe(500);
+    expect(config([], { SEALD_DB_TIMEOUT: "30" }).dbTimeoutMs).toBe(30_000);
   });
 
   it("names the variable in every error, on one line", () => {
@@ -64,6 +67,8 @@ describe("configuration", () => {
         /^seald: SEALD_TLS_CERT: cannot read \/no\/such.pem \(ENOENT\)/,
       ],
       [{ SEALD_SHUTDOWN_TIMEOUT: "soon" }, /^seald: SEALD_SHUTDOWN_TIMEOUT: /],
+      // Zero would mean "no bound" to the driver.
+      [{ SEALD_DB_TIMEOUT: "0" }, /^seald: SEALD_DB_TIMEOUT: "0" is not a number of seconds/],
       [
         { SEALD_MASTER_KEYS: "a:b", SEALD_MASTER_KEYS_FILE: "/k" },
         /^seald: SEALD_MASTER_KEYS: set it or SEALD_MASTER_KEYS_FILE, not both/,

@@ -92,14 +92,28 @@ describe("decrypt outcomes", () => {
     ]);
   });
 
-  it("answers not found for a missing name, per name, beside the ones that succeed", async () => {
-    expect(await decrypt(billing, ["db", "no-such", "db"])).toEqual({
+  it("answers not found for a missing name to a caller that may read, per name, beside the ones that succeed", async () => {
+    const reading = callerOf("billing", "service_account", "decrypter@team-a", "reader@team-a");
+    expect(await decrypt(reading, ["db", "no-such", "db"])).toEqual({
       db: { value: "s3cret", version: 1 },
       "no-such": "not found",
     });
     expect(decryptAudit()).toEqual([
       ["billing", "db", "success", undefined],
       ["billing", "no-such", "not_found", undefined],
+    ]);
+  });
+
+  it("answers a missing name as not authorized to a decrypter that may not read, with the truth in the audit", async () => {
+    // The decrypt grant alone must not reveal which names exist.
+    expect(await decrypt(billing, ["no-such"])).toEqual({ "no-such": "not authorized" });
+    expect(decryptAudit()).toEqual([
+      [
+        "billing",
+        "no-such",
+        "not_found",
+        "no such secret (answered as not authorized: the caller may not read the namespace)",
+      ],
     ]);
   });
 
@@ -142,18 +156,62 @@ describe("decrypt outcomes", () => {
   });
 
   it("resolves a value held by the env provider, and fails it when the variable is unset", async () => {
-    seald = await memorySeald({ env: { APP_TOKEN: "from-env" }, envPrefix: "APP_" });
+    // Namespace team-a may name only variables in its scope, APP_TEAM_A__*.
+    seald = await memorySeald({ env: { APP_TEAM_A__TOKEN: "from-env" }, envPrefix: "APP_" });
     const env = { keeper: "env", value: undefined } as const;
-    await seald.secrets.create(editor, secret("set", "", { ...env, ref: "APP_TOKEN" }));
-    await seald.secrets.create(editor, secret("unset", "", { ...env, ref: "APP_MISSING" }));
+    await seald.secrets.create(editor, secret("set", "", { ...env, ref: "APP_TEAM_A__TOKEN" }));
+    await seald.secrets.create(editor, secret("unset", "", { ...env, ref: "APP_TEAM_A__MISSING" }));
     expect(await decrypt(billing, ["set", "unset"])).toEqual({
       set: { value: "from-env", version: 1 },
       unset: "decryption failed",
     });
     expect(decryptAudit()).toEqual([
       ["billing", "set", "success", undefined],
-      ["billing", "unset", "failed", 'environment variable "APP_MISSING" is not set'],
+      ["billing", "unset", "failed", 'environment variable "APP_TEAM_A__MISSING" is not set'],
     ]);
+  });
+});
+
+describe("decrypt of damaged heads", () => {
+  const reading = callerOf("billing", "service_account", "decrypter@team-a", "reader@team-a");
+
+  it("fails only the name whose head was edited in a field its MAC covers", async () => {
+    await seald.secrets.create(editor, secret("other", "fine"));
+    // Someone with database access adds themselves to the decrypters.
+    seald.stores.secrets.tamper("team-a", "db", (stored) => ({
+      ...stored,
+      decrypters: [...stored.decrypters, "mallory"],
+    }));
+    const mallory = callerOf("mallory", "service_account", "decrypter@team-a", "reader@team-a");
+    expect(await decrypt(mallory, ["db"])).toEqual({ db: "decryption failed" });
+    expect(await decrypt(reading, ["db", "other"])).toEqual({
+      db: "decryption failed",
+      other: { value: "fine", version: 1 },
+    });
+    // One that may not read the namespace is not told that a record exists there.
+    expect(await decrypt(billing, ["db"])).toEqual({ db: "not authorized" });
+    expect(decryptAudit().at(-3)).toEqual([
+      "billing",
+      "db",
+      "failed",
+      "the stored record is damaged: the head's integrity MAC does not hold",
+    ]);
+  });
+
+  it("does not open a head rebuilt from kept history", async () => {
+    await seald.secrets.update(editor, secret("db", "second"));
+    const v1 = await seald.stores.secrets.getVersion(
+      (await seald.secrets.get(editor, "team-a", "db")).uid,
+      1,
+      2,
+    );
+    // Version 1's sealed value put back into the head, with the version it was sealed for.
+    seald.stores.secrets.tamper("team-a", "db", (stored) => ({
+      ...stored,
+      version: 1,
+      envelope: v1,
+    }));
+    expect(await decrypt(reading, ["db"])).toEqual({ db: "decryption failed" });
   });
 });
 

@@ -62,12 +62,17 @@ describe("SecretsService end to end", () => {
       ["stranger", PrincipalKind.SERVICE_ACCOUNT, "decrypter", "team-a"],
       ["other-ns", PrincipalKind.SERVICE_ACCOUNT, "decrypter", "team-b"],
       ["rootuser", PrincipalKind.USER, "admin", "*"],
+      ["reporter", PrincipalKind.SERVICE_ACCOUNT, "decrypter", "team-a"],
     ];
     for (const [name, kind, role, namespace] of principals) {
       await admin().createPrincipal({ principal: { name, kind } });
       await admin().grantRole({ binding: { principal: name, role, namespace } });
       tokens[name] = (await admin().createToken({ principal: name })).secret;
     }
+    // A decrypter that may also read (and so list) the namespace.
+    await admin().grantRole({
+      binding: { principal: "reporter", role: "reader", namespace: "team-a" },
+    });
   });
   afterAll(async () => {
     await mongo?.close();
@@ -146,7 +151,8 @@ describe("SecretsService end to end", () => {
         namespace: "team-a",
         names: [name],
       });
-      expect(gone.results[name]?.result).toEqual({ case: "error", value: "not found" });
+      // billing may decrypt but not read team-a: a deleted name answers as one it may not decrypt.
+      expect(gone.results[name]?.result).toEqual({ case: "error", value: "not authorized" });
     });
   }
 
@@ -220,7 +226,7 @@ describe("SecretsService end to end", () => {
       secret: {
         namespace: "team-a",
         name: "matrix",
-        decrypters: ["billing", "other-ns", "rootuser", "ed"],
+        decrypters: ["billing", "other-ns", "rootuser", "ed", "reporter"],
         value: { kind: { case: "plaintext", value } },
       },
     });
@@ -228,7 +234,15 @@ describe("SecretsService end to end", () => {
       as(who).decryptSecrets({ namespace: "team-a", names: ["matrix", "no-such-secret"] });
     const billing = await ask("billing");
     expect(billing.results.matrix?.result).toEqual({ case: "value", value });
+    // billing may decrypt but not read team-a: a missing name looks like one it may not decrypt.
     expect(billing.results["no-such-secret"]?.result).toEqual({
+      case: "error",
+      value: "not authorized",
+    });
+    // A decrypter that may read the namespace can list it anyway, and is told the truth.
+    const reporter = await ask("reporter");
+    expect(reporter.results.matrix?.result).toEqual({ case: "value", value });
+    expect(reporter.results["no-such-secret"]?.result).toEqual({
       case: "error",
       value: "not found",
     });
@@ -248,6 +262,10 @@ describe("SecretsService end to end", () => {
       const res = await ask(who);
       expect(res.results.matrix?.result, who).toEqual({ case: "error", value: "not authorized" });
     }
+    // With the grant but not in the decrypters and no right to read: an existing secret and a
+    // missing one answer alike.
+    const stranger = await ask("stranger");
+    expect(stranger.results["no-such-secret"]?.result).toEqual(stranger.results.matrix?.result);
     // Without the grant in the namespace, a missing name looks exactly like an existing one.
     const outsider = await ask("other-ns");
     expect(outsider.results["no-such-secret"]?.result).toEqual({

@@ -34,7 +34,7 @@ afterAll(async () => {
   for (const database of databases) await database.close();
 });
 
-secretStoreContract(async (maxVersions) => mongoSecretStore(await freshDb(), { maxVersions }));
+secretStoreContract(async (options) => mongoSecretStore(await freshDb(), options));
 accessStoreContract(async () => mongoAccessStore(await freshDb()));
 auditStoreContract(async () => mongoAuditStore(await freshDb()));
 providerStoreContract(async () => mongoProviderStore(await freshDb()));

@@ -5,15 +5,21 @@
  * way round) is a fake that no longer tells the truth about the store, which would make the unit
  * tier's results worthless; these keep the two in step.
  */
-import { describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import type { AccessStore, TokenRecord } from "../../src/auth/access-store-port.js";
 import type { AuditStore } from "../../src/auth/audit.js";
 import type { AuditRecord } from "../../src/auth/audit-chain.js";
+import { type KeyRing, parseMasterKeys } from "../../src/crypto/keyring.js";
+import { loadSodium } from "../../src/crypto/sodium.js";
 import type { Envelope, NamespaceKeyPair } from "../../src/domain/sealed.js";
 import type { SecretRecord } from "../../src/domain/secret.js";
 import type { FieldRequirement, LabelRequirement } from "../../src/domain/selector.js";
-import type { ListQuery, SecretStore } from "../../src/service/ports.js";
+import type { DamagedSecret, ListQuery, SecretStore } from "../../src/service/ports.js";
 import type { ProviderRecord, ProviderStore } from "../../src/service/providers.js";
+import { masterKeyLine } from "../harness/keys.js";
+
+/** The ring whose active key ("m1") MACs the heads a secret store writes. */
+const ring = parseMasterKeys(masterKeyLine("m1", 11), "contract keys");
 
 const t0 = new Date("2026-01-01T00:00:00.000Z");
 const later = (ms: number) => new Date(t0.getTime() + ms);
@@ -92,13 +98,22 @@ const all = (over: Partial<ListQuery> = {}): ListQuery => ({
   ...over,
 });
 
-const names = (records: readonly SecretRecord[]) => records.map((r) => `${r.namespace}/${r.name}`);
+const names = (records: readonly (SecretRecord | DamagedSecret)[]) =>
+  records.map((r) => `${r.namespace}/${r.name}`);
 
-/** The SecretStore contract; `make` gives a fresh, empty store keeping `maxVersions` values. */
-export function secretStoreContract(make: (maxVersions: number) => Promise<SecretStore>): void {
+/**
+ * The SecretStore contract; `make` gives a fresh, empty store that MACs heads with `ring` and
+ * keeps `maxVersions` values.
+ */
+export function secretStoreContract(
+  make: (options: { ring: KeyRing; maxVersions: number }) => Promise<SecretStore>,
+): void {
   describe("SecretStore", () => {
+    beforeAll(async () => {
+      await loadSodium();
+    });
     it("creates once per (namespace, name) and reads back what it stored", async () => {
-      const store = await make(10);
+      const store = await make({ ring, maxVersions: 10 });
       const r = secret("team-a", "db", {
         labels: { "app.kubernetes.io/name": "shop", $x: "y" },
         annotations: { note: "n" },
@@ -113,7 +128,7 @@ export function secretStoreContract(make: (maxVersions: number) => Promise<Secre
     });
 
     it("lists in (namespace, name) order, after a cursor, up to a limit, in the namespaces asked", async () => {
-      const store = await make(10);
+      const store = await make({ ring, maxVersions: 10 });
       for (const [ns, name] of [
         ["a-x", "a"],
         ["a", "b"],
@@ -136,7 +151,7 @@ export function secretStoreContract(make: (maxVersions: number) => Promise<Secre
     });
 
     it("evaluates label and field requirements as Kubernetes and Sensu selectors mean them", async () => {
-      const store = await make(10);
+      const store = await make({ ring, maxVersions: 10 });
       await store.create(
         secret("ns", "web", {
           labels: { app: "shop", tier: "web" },
@@ -188,7 +203,7 @@ export function secretStoreContract(make: (maxVersions: number) => Promise<Secre
     });
 
     it("updates only from the stored resource version", async () => {
-      const store = await make(10);
+      const store = await make({ ring, maxVersions: 10 });
       const v1 = secret("ns", "db");
       await store.create(v1);
       const a = next(v1, { description: "a" });
@@ -200,7 +215,7 @@ export function secretStoreContract(make: (maxVersions: number) => Promise<Secre
     });
 
     it("keeps the older values of the last maxVersions, and serves nothing outside that window", async () => {
-      const store = await make(3);
+      const store = await make({ ring, maxVersions: 3 });
       let current = secret("ns", "db");
       await store.create(current);
       for (let i = 0; i < 4; i++) {
@@ -225,14 +240,14 @@ export function secretStoreContract(make: (maxVersions: number) => Promise<Secre
     });
 
     it("deletes a secret with its history, honouring an expected resource version", async () => {
-      const store = await make(10);
+      const store = await make({ ring, maxVersions: 10 });
       const v1 = secret("ns", "db");
       await store.create(v1);
       const v2 = next(v1, {}, true);
       await store.update(v1, v2);
       expect(await store.delete("ns", "db", "stale")).toBe("conflict");
       expect(await store.get("ns", "db")).toEqual(v2);
-      expect(await store.delete("ns", "db", v2.resourceVersion)).toEqual(v2);
+      expect(await store.delete("ns", "db", v2.resourceVersion)).toBe("deleted");
       expect(await store.get("ns", "db")).toBeUndefined();
       expect(await store.delete("ns", "db")).toBeUndefined();
       // Created again under the same name: a new secret, nothing of the old one's history.
@@ -242,7 +257,7 @@ export function secretStoreContract(make: (maxVersions: number) => Promise<Secre
     });
 
     it("keeps the first namespace key pair stored, and the previous one after a rotation", async () => {
-      const store = await make(10);
+      const store = await make({ ring, maxVersions: 10 });
       expect(await store.getNamespaceKey("ns")).toBeUndefined();
       const first = keyPair("ns", 1);
       expect(await store.putNamespaceKeyIfAbsent(first)).toEqual(first);
@@ -264,15 +279,15 @@ export function secretStoreContract(make: (maxVersions: number) => Promise<Secre
       expect(await store.getPreviousNamespaceKey("other")).toBeUndefined();
     });
 
-    it("names every master key that stored values, history and namespace keys depend on", async () => {
-      const store = await make(10);
+    it("names every master key that stored values, history, head MACs and namespace keys depend on", async () => {
+      const store = await make({ ring, maxVersions: 10 });
       expect(await store.kekIdsInUse()).toEqual([]);
       const v1 = secret("ns", "a", { envelope: envelope("k0", 1) });
       await store.create(v1);
       await store.update(v1, { ...next(v1, {}, true), envelope: envelope("k2", 2) });
       await store.create(secret("ns", "b", { keeper: "env", ref: "APP_X", envelope: undefined }));
       await store.putNamespaceKeyIfAbsent(keyPair("ns", 1, "k3"));
-      expect(await store.kekIdsInUse()).toEqual(["k0", "k2", "k3"]);
+      expect(await store.kekIdsInUse()).toEqual(["k0", "k2", "k3", "m1"]);
     });
   });
 }

@@ -16,7 +16,7 @@ import {
   secretStoreContract,
 } from "./contracts.js";
 
-secretStoreContract(async (maxVersions) => new MemorySecretStore({ maxVersions }));
+secretStoreContract(async (options) => new MemorySecretStore(options));
 accessStoreContract(async () => new MemoryAccessStore());
 auditStoreContract(async () => new MemoryAuditStore());
 providerStoreContract(async () => new MemoryProviderStore());

@@ -49,6 +49,9 @@ export async function startSeald(options: SealdOptions): Promise<SealdChild> {
     SEALD_MASTER_KEYS: masterKeys,
     SEALD_BOOTSTRAP_TOKEN: adminToken,
     SEALD_LOG_LEVEL: options.logLevel,
+    // A list page at 100,000 secrets on FerretDB takes ~40 s (it sorts in memory), far past the
+    // 2 s default that makes a stalled database fail fast.
+    SEALD_DB_TIMEOUT: "120",
   };
   const nodeArgs = options.nodeArgs ?? [];
   const startedAt = performance.now();

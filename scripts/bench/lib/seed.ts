@@ -9,6 +9,7 @@ import { randomBytes, randomUUID } from "node:crypto";
 import { performance } from "node:perf_hooks";
 import { Binary, type Collection, type Document } from "mongodb";
 import { openValue, sealValue } from "../../../src/crypto/envelope.js";
+import { macHead } from "../../../src/crypto/head-mac.js";
 import type { KeyRing } from "../../../src/crypto/keyring.js";
 import { SecretValue } from "../../../src/crypto/secret-value.js";
 import type { Envelope } from "../../../src/domain/sealed.js";
@@ -51,6 +52,17 @@ export function headDoc(
     uid,
     version: 1,
   });
+  const rv = randomBytes(8).toString("hex");
+  const { keyId: macKeyId, mac } = macHead(ring, {
+    namespace: spec.namespace,
+    name: spec.name,
+    uid,
+    version: 1,
+    resourceVersion: rv,
+    keeper: "system",
+    ref: "",
+    decrypters: spec.decrypters,
+  });
   return {
     _id: `${spec.namespace} ${spec.name}`,
     uid,
@@ -65,7 +77,7 @@ export function headDoc(
     keeper: "system",
     ref: "",
     version: 1,
-    rv: randomBytes(8).toString("hex"),
+    rv,
     createTime: now,
     updateTime: now,
     createdBy: spec.createdBy,
@@ -77,6 +89,8 @@ export function headDoc(
       nonce: bin(envelope.nonce),
       ciphertext: bin(envelope.ciphertext),
     },
+    macKeyId,
+    mac,
   };
 }
 

@@ -187,6 +187,15 @@ async function serve(
       return send(res, { code: 200, body: apiResourceList() });
     case "collection": {
       if (method === "GET") {
+        const watch = url.searchParams.get("watch");
+        if (watch === "true" || watch === "1") {
+          // Not served yet: a 405 Status, which client-go reports as such, rather than a list
+          // it would fail to decode as a watch stream.
+          throw new AnswerError({
+            code: 405,
+            body: failure(405, "MethodNotAllowed", "watch is not supported on securevalues", ctx),
+          });
+        }
         const list = await listSecureValues(deps, caller, route.namespace, url.searchParams);
         return send(res, { code: 200, body: list });
       }

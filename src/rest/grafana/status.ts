@@ -149,6 +149,10 @@ const table: Record<ErrorCode, (err: DomainError, ctx: ErrorContext) => Answer> 
     code: 409,
     body: failure(409, "Conflict", err.message, ctx),
   }),
+  data_loss: (err, ctx) => ({
+    code: 500,
+    body: failure(500, "InternalError", `Internal error occurred: ${err.message}`, ctx),
+  }),
 };
 
 /** Grafana's answer to a domain error. */

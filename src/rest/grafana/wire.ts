@@ -145,7 +145,9 @@ export function parseSecureValue(body: unknown): SecureValueBody {
     namespace: optionalString(metadata.namespace, "metadata.namespace") ?? "",
     resourceVersion: optionalString(metadata.resourceVersion, "metadata.resourceVersion") ?? "",
     labels: stringMap(metadata.labels, "metadata.labels"),
-    annotations: withoutServerAnnotations(stringMap(metadata.annotations, "metadata.annotations")),
+    annotations: withoutClientCopiesOfTheValue(
+      withoutServerAnnotations(stringMap(metadata.annotations, "metadata.annotations")),
+    ),
     description: optionalString(spec.description, "spec.description") ?? "",
     decrypters: stringList(spec.decrypters, "spec.decrypters"),
     keeper: optionalString(spec.keeper, "spec.keeper") ?? "",
@@ -169,6 +171,34 @@ export function toSecretInput(body: SecureValueBody, namespace: string, name: st
     ref: body.ref,
     value: body.value === undefined ? undefined : { kind: "plaintext", value: body.value },
   };
+}
+
+/** The annotation in which `kubectl apply` (client-side) keeps its copy of the whole object. */
+export const lastAppliedAnnotation = "kubectl.kubernetes.io/last-applied-configuration";
+
+/**
+ * A client's own copy of the body, kept in an annotation, would hold spec.value in plain text
+ * and come back on every GET. kubectl's last-applied configuration is kept with spec.value taken
+ * out (kubectl's three-way merge still works: a value in the next apply is simply sent again);
+ * one that is not a JSON object is dropped whole. managedFields are never stored at all.
+ */
+function withoutClientCopiesOfTheValue(m: Record<string, string>): Record<string, string> {
+  const applied = m[lastAppliedAnnotation];
+  if (applied === undefined) return m;
+  const { [lastAppliedAnnotation]: _copy, ...rest } = m;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(applied);
+  } catch {
+    return rest;
+  }
+  const isObject = (v: unknown): v is Record<string, unknown> =>
+    typeof v === "object" && v !== null && !Array.isArray(v);
+  if (!isObject(parsed)) return rest;
+  const root = parsed;
+  if (!isObject(root.spec) || !("value" in root.spec)) return m;
+  const { value: _value, ...keptSpec } = root.spec;
+  return { ...rest, [lastAppliedAnnotation]: JSON.stringify({ ...root, spec: keptSpec }) };
 }
 
 function withoutServerAnnotations(m: Readonly<Record<string, string>>): Record<string, string> {

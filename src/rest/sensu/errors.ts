@@ -22,6 +22,7 @@ const table: Record<ErrorCode, { readonly status: number; readonly code: number 
   // Sensu has no code for a refused address; it is an authentication refusal.
   resource_exhausted: { status: 429, code: 5 },
   unavailable: { status: 503, code: 0 },
+  data_loss: { status: 500, code: 0 },
 };
 
 /** Sensu's fixed wording where it has one; the domain's (safe) message otherwise. */
