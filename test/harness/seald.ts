@@ -13,6 +13,7 @@ import { inject, onTestFinished } from "vitest";
 import { type Seald, type StartOptions, startSeald } from "../../src/app.js";
 import { type Config, defaultEdgeLimits } from "../../src/config.js";
 import { createLogger, type Logger } from "../../src/log.js";
+import { masterKeyLine } from "./keys.js";
 
 export const root = fileURLToPath(new URL("../..", import.meta.url));
 
@@ -30,10 +31,7 @@ export function tempDir(prefix = "seald-test-"): string {
   return mkdtempSync(join(tmpdir(), prefix));
 }
 
-/** A master key line "<id>:<base64>" whose 32 key bytes are all `fill`: distinct and repeatable. */
-export function masterKeyLine(id: string, fill: number): string {
-  return `${id}:${Buffer.alloc(32, fill).toString("base64")}`;
-}
+export { masterKeyLine };
 
 /** The master key every test server uses unless a test sets its own. */
 export const testMasterKeys = masterKeyLine("test", 7);
