@@ -33,6 +33,8 @@ export interface Config {
   readonly envProviderPrefix: string | undefined;
   /** How long a namespace's previous sealing key is accepted after RotatePublicKey. */
   readonly publicKeyGraceMs: number;
+  /** Where every audit record is also written as a JSON line: a file path, "-" for stdout, or none. */
+  readonly auditFile: string | undefined;
 }
 
 /** A configuration problem; its message is one line that starts with the variable's name. */
@@ -162,6 +164,12 @@ export const settings = {
       "how long values sealed for a namespace's previous public key are accepted after a rotation",
     default: "86400",
   },
+  auditFile: {
+    env: "SEALD_AUDIT_FILE",
+    flag: "--audit-file <path>",
+    description:
+      'also append every audit record as a JSON line to this file ("-": stdout); a failed write fails the request',
+  },
 } as const satisfies Record<string, Setting>;
 
 type Key = keyof typeof settings;
@@ -255,6 +263,7 @@ function build(raw: (key: Key) => string | undefined): Config {
     maxVersions: parseCount("maxVersions", raw("maxVersions") ?? ""),
     envProviderPrefix: parseEnvPrefix(raw("envProviderPrefix")),
     publicKeyGraceMs: parseSeconds("publicKeyGrace", raw("publicKeyGrace") ?? ""),
+    auditFile: parseAuditFile(raw("auditFile")),
   };
 }
 
@@ -352,6 +361,12 @@ function parseEnvPrefix(value: string | undefined): string | undefined {
     );
   }
   return value;
+}
+
+function parseAuditFile(value: string | undefined): string | undefined {
+  if (value === undefined || value === "-") return value;
+  if (value.trim() === "") throw new ConfigError(settings.auditFile.env, "must not be blank");
+  return resolve(value);
 }
 
 function parseBootstrapToken(value: string | undefined): string | undefined {

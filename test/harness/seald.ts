@@ -60,6 +60,7 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
     maxVersions: 10,
     envProviderPrefix: undefined,
     publicKeyGraceMs: 86_400_000,
+    auditFile: undefined,
     ...overrides,
   };
 }
