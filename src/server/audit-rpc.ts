@@ -4,7 +4,7 @@
 import { timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { ServiceImpl } from "@connectrpc/connect";
 import type { AuditService as AuditServiceDesc } from "../../gen/secrets/v1/audit_service_pb.js";
-import type { AuditLog } from "../auth/audit.js";
+import { type AuditLog, formatAnchor, parseAnchor } from "../auth/audit.js";
 import type { Guard } from "../auth/guard.js";
 import { adminActions } from "../auth/principal.js";
 import { pageSize } from "../domain/paging.js";
@@ -45,11 +45,16 @@ export function auditRpc(audit: AuditLog, guard: Guard): ServiceImpl<typeof Audi
         nextPageToken: page.nextPageToken ?? "",
       };
     },
-    async verifyAuditLog(_req, ctx) {
+    async verifyAuditLog(req, ctx) {
       await guard.require(callerOf(ctx.values), adminActions.auditRead, "");
-      const result = await audit.verify();
+      const anchor = req.anchor === "" ? undefined : parseAnchor("anchor", req.anchor);
+      const result = await audit.verify(anchor ? { anchor } : {});
       return result.ok
-        ? { ok: true, count: BigInt(result.count) }
+        ? {
+            ok: true,
+            count: BigInt(result.count),
+            head: result.head ? formatAnchor(result.head) : "",
+          }
         : { ok: false, failedSeq: BigInt(result.seq), problem: result.problem };
     },
   };
