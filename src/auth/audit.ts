@@ -81,7 +81,13 @@ export interface AuditPage {
  * an anchor), or the first record that fails and why.
  */
 export type AuditVerification =
-  | { readonly ok: true; readonly count: number; readonly head?: AuditHead }
+  | {
+      readonly ok: true;
+      readonly count: number;
+      readonly head?: AuditHead;
+      /** With resealHead: what was wrong with the head it replaced ("" when nothing was). */
+      readonly replacedHeadProblem?: string;
+    }
   | { readonly ok: false; readonly seq: number; readonly problem: string };
 
 /** Store filters as the store sees them: outcome checked, page position resolved. */
@@ -113,6 +119,8 @@ export interface AuditStore {
    * there is none, when `from` is undefined); resolves with whether it did.
    */
   moveHead(from: SealedHead | undefined, to: SealedHead): Promise<boolean>;
+  /** Replaces the stored head (or creates it), whatever it is now. */
+  replaceHead(to: SealedHead): Promise<void>;
   /** The MAC stored in the record at seq ("" when it is not a string), or undefined without one. */
   macAt(seq: number): Promise<string | undefined>;
   /** Up to `limit` entries matching the query, highest seq first. */
@@ -273,8 +281,15 @@ export class AuditLog {
    * unknown key id, a MAC that does not match (an edited field) or a prevMac that does not match
    * the previous record; then the sealed head by the head rule (see the class). An anchor (a
    * head saved elsewhere earlier) must name a record that is still stored with that MAC.
+   *
+   * resealHead is the operator's way out after investigating a head problem (or after upgrading
+   * from a seald that did not seal its head): when every record verifies (and the anchor holds),
+   * the stored head is replaced by one sealed on the newest record, whatever it was. The caller
+   * audits that it happened.
    */
-  async verify(options: { anchor?: AuditHead } = {}): Promise<AuditVerification> {
+  async verify(
+    options: { anchor?: AuditHead; resealHead?: boolean } = {},
+  ): Promise<AuditVerification> {
     const sodium = await loadSodium();
     const { anchor } = options;
     const keys = new Map<string, AuditMacKey | string>();
@@ -360,9 +375,20 @@ export class AuditLog {
             ? Promise.resolve(macAtHead)
             : this.store.macAt(seq),
     );
+    if (options.resealHead) {
+      const key = this.getMacKey();
+      if (!key) throw new Error("audit: no active MAC key");
+      checkKey(key);
+      await this.store.replaceHead(sealHead(sodium, last, key));
+      const replacedHeadProblem = headProblem?.problem ?? "";
+      return count === 0
+        ? { ok: true, count, replacedHeadProblem }
+        : { ok: true, count, head: last, replacedHeadProblem };
+    }
     // A genesis head (seq 0) that does not check out is reported at record 1.
-    if (headProblem)
+    if (headProblem) {
       return { ok: false, seq: Math.max(1, headProblem.seq), problem: headProblem.problem };
+    }
     return count === 0 ? { ok: true, count } : { ok: true, count, head: last };
   }
 

@@ -46,16 +46,33 @@ export function auditRpc(audit: AuditLog, guard: Guard): ServiceImpl<typeof Audi
       };
     },
     async verifyAuditLog(req, ctx) {
-      await guard.require(callerOf(ctx.values), adminActions.auditRead, "");
+      const caller = callerOf(ctx.values);
+      // audit:read also covers resealing: only an admin binding ("*") holds it.
+      await guard.require(caller, adminActions.auditRead, "");
       const anchor = req.anchor === "" ? undefined : parseAnchor("anchor", req.anchor);
-      const result = await audit.verify(anchor ? { anchor } : {});
-      return result.ok
-        ? {
-            ok: true,
-            count: BigInt(result.count),
-            head: result.head ? formatAnchor(result.head) : "",
-          }
-        : { ok: false, failedSeq: BigInt(result.seq), problem: result.problem };
+      const result = await audit.verify({
+        ...(anchor ? { anchor } : {}),
+        ...(req.resealHead ? { resealHead: true } : {}),
+      });
+      if (!result.ok) return { ok: false, failedSeq: BigInt(result.seq), problem: result.problem };
+      const head = result.head ? formatAnchor(result.head) : "";
+      if (result.replacedHeadProblem !== undefined) {
+        // Resealing accepts the log as it is: the chain itself keeps the record of that.
+        await guard.record(
+          caller,
+          "audit:head.reseal",
+          "",
+          "",
+          "success",
+          `head resealed at ${head || "0"}; ${result.replacedHeadProblem || "the old head checked out"}`,
+        );
+      }
+      return {
+        ok: true,
+        count: BigInt(result.count),
+        head,
+        replacedHeadProblem: result.replacedHeadProblem ?? "",
+      };
     },
   };
 }

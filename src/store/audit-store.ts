@@ -121,6 +121,14 @@ export function mongoAuditStore(db: Db): AuditStore {
       return result.matchedCount === 1;
     },
 
+    async replaceHead(to) {
+      await meta.replaceOne(
+        { _id: headId },
+        { seq: to.seq, mac: to.mac, keyId: to.keyId, headMac: to.headMac },
+        { upsert: true, writeConcern: { w: "majority" } },
+      );
+    },
+
     async macAt(seq) {
       const doc = await audit.findOne(
         { _id: seq },

@@ -481,6 +481,26 @@ describe("verify", () => {
     });
   });
 
+  it("reseals the head on request once every record verifies, and then writers move it again", async () => {
+    const { database, log, records } = await logOf(4);
+    // As a seald before sealed heads left it: a bare hint.
+    await rawMeta(database).replaceOne(headFilter, { seq: 4 });
+    await rawAudit(database).updateOne({ _id: 2 } as Document, { $set: { name: "x" } });
+    // A chain that does not verify is not resealed over.
+    expect(await log.verify({ resealHead: true })).toMatchObject({ ok: false, seq: 2 });
+    expect(await rawMeta(database).findOne(headFilter)).toEqual({ _id: "audit_head", seq: 4 });
+    await rawAudit(database).updateOne({ _id: 2 } as Document, { $set: { name: "s1" } });
+    expect(await log.verify({ resealHead: true })).toEqual({
+      ok: true,
+      count: 4,
+      head: { seq: 4, mac: records[3]?.mac },
+      replacedHeadProblem: expect.stringMatching(/^the head is malformed: it has no headMac/),
+    });
+    expect(await log.verify()).toMatchObject({ ok: true, count: 4 });
+    const next = await log.append(event(50));
+    expect(await rawMeta(database).findOne(headFilter)).toMatchObject({ seq: 5, mac: next.mac });
+  });
+
   it("cannot see a cut hidden behind an older genuine head put back, but an outside anchor can", async () => {
     const { database, log } = await logOf(3);
     const oldHead = await rawMeta(database).findOne(headFilter);
@@ -603,6 +623,7 @@ describe("lost races", () => {
       head: () => real.head(),
       sealedHead: () => real.sealedHead(),
       moveHead: (from, to) => real.moveHead(from, to),
+      replaceHead: (to) => real.replaceHead(to),
       macAt: (seq) => real.macAt(seq),
       find: (query, limit) => real.find(query, limit),
       scan: () => real.scan(),

@@ -661,6 +661,27 @@ describe("seald audit verify against a cut log", () => {
       expect(anchored.stderr).toBe(
         `seald: audit log verification failed at record ${n + 1}: the log ends at record ${n} but the anchor names record ${n + 2}: records were removed from the end\n`,
       );
+
+      // After investigating, an admin accepts the log as it is: the reseal is itself audited.
+      await records.deleteMany({ _id: { $gt: n - 1 } });
+      expect((await cli(["audit", "verify"], { server: own.url })).code).toBe(1);
+      const resealed = await cli(["audit", "verify", "--reseal-head"], { server: own.url });
+      expect(resealed.code).toBe(0);
+      expect(resealed.stderr).toBe(
+        `head resealed; it was: the head names record ${n} but the log ends at record ${n - 1}: records were removed from the end\n`,
+      );
+      expect((await cli(["audit", "verify"], { server: own.url })).code).toBe(0);
+      const listed = await cli(["audit", "list", "--action", "audit:head.reseal", "-o", "json"], {
+        server: own.url,
+      });
+      expect(json(listed).events).toEqual([
+        expect.objectContaining({
+          seq: String(n),
+          principal: "admin",
+          outcome: "success",
+          reason: expect.stringContaining("records were removed from the end"),
+        }),
+      ]);
     } finally {
       await mongo.close();
       await own.close();

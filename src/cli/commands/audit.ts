@@ -104,10 +104,16 @@ export function auditCommands(program: Command, cli: Cli): void {
       "--anchor <seq:mac>",
       "also require record <seq> with exactly this MAC (a head printed earlier, or an audit file line)",
     )
-    .action(async (o: { anchor?: string }, cmd: Command) => {
+    .option(
+      "--reseal-head",
+      "when every record verifies, replace the stored head by one on the newest record (audited)",
+    )
+    .action(async (o: { anchor?: string; resealHead?: boolean }, cmd: Command) => {
       const ctx = cli.context(cmd);
       const anchor = o.anchor === undefined ? "" : checkAnchor(o.anchor);
-      const res = await ctx.client(AuditService).verifyAuditLog({ anchor });
+      const res = await ctx
+        .client(AuditService)
+        .verifyAuditLog({ anchor, resealHead: o.resealHead === true });
       if (ctx.output === "json") writeMessageJson(ctx.io.stdout, VerifyAuditLogResponseSchema, res);
       else if (res.ok) {
         const against = anchor === "" ? "" : `, anchor ${anchor.split(":")[0]} holds`;
@@ -115,6 +121,11 @@ export function auditCommands(program: Command, cli: Cli): void {
         // The head to keep elsewhere: a later verify --anchor with it shows whether records up
         // to it were cut or rewritten since.
         if (res.head !== "") ctx.io.stdout.write(`head: ${res.head}\n`);
+        if (o.resealHead) {
+          ctx.note(
+            `head resealed${res.replacedHeadProblem === "" ? "" : `; it was: ${res.replacedHeadProblem}`}`,
+          );
+        }
       }
       if (!res.ok) {
         throw new CliError(
