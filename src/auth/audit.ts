@@ -537,9 +537,10 @@ export class AuditLog {
 
   /**
    * Moves the sealed head forward to the last of `written` (just stored) by the head rule: only
-   * from a head that checks out, by compare-and-set, and never creating one (the genesis head
-   * is written before record 1). Never throws: the records are stored whatever happens here, and a head left behind
-   * is moved by the next append (or, when it does not check out, reported and left as evidence).
+   * from a head that checks out, by compare-and-set, and never creating one (the genesis head is
+   * written before record 1). Never throws: the records are stored whatever happens here, and a
+   * head left behind is moved by the next append (or, when it does not check out, reported and
+   * left as evidence).
    */
   private async advanceHead(
     sodium: Sodium,
