@@ -4,6 +4,7 @@ import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
+import { PassThrough, Writable } from "node:stream";
 import { type Collection, type Document, MongoClient } from "mongodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -25,7 +26,7 @@ import {
 } from "../../src/auth/audit-chain.js";
 import { loadSodium } from "../../src/crypto/sodium.js";
 import { DomainError } from "../../src/domain/errors.js";
-import { auditFileSink } from "../../src/store/audit-file.js";
+import { auditFileSink, auditStdoutSink } from "../../src/store/audit-file.js";
 import { mongoAuditStore } from "../../src/store/audit-store.js";
 import { Database } from "../../src/store/database.js";
 import { mongoUri, root, silentLogger, uniqueDatabase } from "../harness/seald.js";
@@ -868,6 +869,32 @@ describe("the record sink", () => {
       count: 21,
     });
     await sink.close();
+  });
+
+  it("writes whole lines to a stream for stdout, and fails the append when the stream errors", async () => {
+    const database = await freshDatabase();
+    const out = new PassThrough();
+    let text = "";
+    out.setEncoding("utf8").on("data", (s: string) => {
+      text += s;
+    });
+    const log = newLog(database, oneKey("k1", key), { sink: auditStdoutSink(out) });
+    const records = await Promise.all([0, 1, 2].map((i) => log.append(event(i))));
+    expect(text.endsWith("\n")).toBe(true);
+    expect(
+      text
+        .split("\n")
+        .filter(Boolean)
+        .map((l) => JSON.parse(l).mac),
+    ).toEqual(records.map((r) => r.mac));
+    const broken = new Writable({
+      write(_chunk, _encoding, callback) {
+        callback(Object.assign(new Error("write EPIPE"), { code: "EPIPE" }));
+      },
+    });
+    broken.on("error", () => {});
+    const failing = newLog(database, oneKey("k1", key), { sink: auditStdoutSink(broken) });
+    await expect(failing.append(event(3))).rejects.toMatchObject({ code: "EPIPE" });
   });
 
   it("fails the append when the sink cannot be written, though the record stays chained", async () => {

@@ -297,6 +297,34 @@ describe("denials, cuts and the audit file through the service", () => {
     }
   });
 
+  it("writes the records to stdout among the log lines with SEALD_AUDIT_FILE=-", async () => {
+    const proc = spawnSeald([], {
+      SEALD_LISTEN: "127.0.0.1:0",
+      SEALD_MONGODB_URI: mongoUri(),
+      SEALD_DATABASE: uniqueDatabase("auditout"),
+      SEALD_MASTER_KEYS: testMasterKeys,
+      SEALD_BOOTSTRAP_TOKEN: adminToken,
+      SEALD_AUDIT_FILE: "-",
+    });
+    const url = `http://${JSON.parse(await proc.waitForLog(/"msg":"listening"/)).address}`;
+    await proc.waitForLog(/"msg":"ready to serve"/);
+    await client(SecretsService, url, adminToken).createSecret(plaintext("to-stdout", "out-value"));
+    const line = JSON.parse(await proc.waitForLog(/"type":"audit_record".*"to-stdout"/));
+    expect(line).toMatchObject({
+      type: "audit_record",
+      principal: "admin",
+      action: "secret.securevalues:create",
+      name: "to-stdout",
+      outcome: "success",
+    });
+    // Every stdout line is whole JSON: records and log lines do not run into each other.
+    for (const l of proc.stdout().split("\n").filter(Boolean))
+      expect(() => JSON.parse(l)).not.toThrow();
+    expect(proc.stdout()).not.toContain("out-value");
+    proc.child.kill("SIGTERM");
+    expect(await proc.exited).toBe(0);
+  });
+
   it("fails a request closed when the audit file cannot be written, and refuses to start on a path it cannot open", async () => {
     const seald = await startTestSeald({ auditFile: "/dev/full" });
     try {
