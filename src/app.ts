@@ -4,7 +4,7 @@
  */
 import { join } from "node:path";
 import { ConnectionString } from "mongodb-connection-string-url";
-import { AuditLog } from "./auth/audit.js";
+import { AuditLog, type AuditRecordSink } from "./auth/audit.js";
 import { Authenticator } from "./auth/authenticate.js";
 import { CallLimiter } from "./auth/call-limit.js";
 import { FailureAudit } from "./auth/failure-audit.js";
@@ -28,6 +28,7 @@ import { RewrapJob, type RewrapOptions } from "./service/rewrap.js";
 import { defaultLimits } from "./service/secret-rules.js";
 import { SecretUseCases } from "./service/secrets.js";
 import { mongoAccessStore } from "./store/access-store.js";
+import { auditFileSink, auditStdoutSink } from "./store/audit-file.js";
 import { mongoAuditStore } from "./store/audit-store.js";
 import { Database } from "./store/database.js";
 import { type EmbeddedDatabase, startEmbeddedDatabase } from "./store/embedded.js";
@@ -101,11 +102,14 @@ export async function startSeald(
   // call outlives the database timeout.
   const outages = { timeoutMs: config.dbTimeoutMs };
   const accessStore = translatingOutages(mongoAccessStore(database.db), outages);
+  const auditFile = await openAuditSink(config.auditFile);
   const audit = new AuditLog(translatingOutages(mongoAuditStore(database.db), outages), {
     getMacKey: (keyId = keyRing.activeId) => ({
       keyId,
       key: deriveSubkey(keyRing, "audit", keyId),
     }),
+    ...(auditFile ? { sink: auditFile } : {}),
+    onHeadProblem: (problem) => logger.error({ problem }, "audit head not moved"),
   });
   const guard = new Guard(audit);
   const authenticator = new Authenticator(accessStore, keyRing);
@@ -220,6 +224,7 @@ export async function startSeald(
     readiness.stop();
     await database.close().catch(() => {});
     await embedded?.stop();
+    await auditFile?.close?.().catch(() => {});
     const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
     if (code === "ERR_OSSL_X509_KEY_VALUES_MISMATCH" || String(code).startsWith("ERR_OSSL")) {
       throw new ConfigError(
@@ -259,11 +264,29 @@ export async function startSeald(
         await databaseStarted.catch(() => {});
         await database.close();
         await embedded?.stop();
+        await auditFile?.close?.();
         logger.info("stopped");
       })();
       return closing;
     },
   };
+}
+
+/**
+ * The record sink SEALD_AUDIT_FILE asks for, opened at start so that a path that cannot be
+ * written stops seald here rather than failing every request later.
+ */
+async function openAuditSink(
+  path: string | undefined,
+): Promise<(AuditRecordSink & { close?: () => Promise<void> }) | undefined> {
+  if (path === undefined) return undefined;
+  if (path === "-") return auditStdoutSink();
+  try {
+    return await auditFileSink(path);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+    throw new ConfigError(settings.auditFile.env, `cannot open ${path} for appending (${code})`);
+  }
 }
 
 /** Refuses to run when stored data names a master key the ring does not hold. */

@@ -43,6 +43,8 @@ export interface Config {
   readonly publicKeyGraceMs: number;
   /** What one connection, stream or caller may hold at the edge. */
   readonly edge: EdgeLimits;
+  /** Where every audit record is also written as a JSON line: a file path, "-" for stdout, or none. */
+  readonly auditFile: string | undefined;
 }
 
 /** A configuration problem; its message is one line that starts with the variable's name. */
@@ -266,6 +268,12 @@ export const settings = {
       "authenticated calls in flight at once per remote address (then ResourceExhausted/429)",
     default: "256",
   },
+  auditFile: {
+    env: "SEALD_AUDIT_FILE",
+    flag: "--audit-file <path>",
+    description:
+      'also append every audit record as a JSON line to this file ("-": stdout); a failed write fails the request',
+  },
 } as const satisfies Record<string, Setting>;
 
 type Key = keyof typeof settings;
@@ -362,6 +370,7 @@ function build(raw: (key: Key) => string | undefined): Config {
     envProviderPrefix: parseEnvPrefix(raw("envProviderPrefix")),
     publicKeyGraceMs: parseSeconds("publicKeyGrace", raw("publicKeyGrace") ?? ""),
     edge: buildEdge(raw),
+    auditFile: parseAuditFile(raw("auditFile")),
   };
 }
 
@@ -510,6 +519,12 @@ function parseEnvPrefix(value: string | undefined): string | undefined {
     );
   }
   return value;
+}
+
+function parseAuditFile(value: string | undefined): string | undefined {
+  if (value === undefined || value === "-") return value;
+  if (value.trim() === "") throw new ConfigError(settings.auditFile.env, "must not be blank");
+  return resolve(value);
 }
 
 function parseBootstrapToken(value: string | undefined): string | undefined {

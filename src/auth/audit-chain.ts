@@ -57,6 +57,17 @@ export interface AuditHead {
   readonly mac: string;
 }
 
+/**
+ * The head as stored in the database: the seq and MAC of a record every writer had stored before
+ * it wrote this, sealed with headMac under the audit key named by keyId, so that someone without
+ * the master key can neither move it nor forge one for a shorter log. See AuditLog for the rule.
+ */
+export interface SealedHead extends AuditHead {
+  readonly keyId: string;
+  /** BLAKE2b-256 keyed MAC (hex) of (seq, mac, keyId); see sealedHeadMac. */
+  readonly headMac: string;
+}
+
 /** A MAC key and its id; keys are 16 to 64 bytes (BLAKE2b's key limits). */
 export interface AuditMacKey {
   readonly keyId: string;
@@ -98,6 +109,26 @@ export function macWith(sodium: Sodium, record: Omit<AuditRecord, "mac">, key: U
   return sodium.to_hex(sodium.crypto_generichash(32, canonicalBytes(record), key));
 }
 
+/** Seals a head for storage: the MAC covers seq, the record's MAC and the key id. */
+export function sealHead(sodium: Sodium, head: AuditHead, key: AuditMacKey): SealedHead {
+  const body = { seq: head.seq, mac: head.mac, keyId: key.keyId };
+  return { ...body, headMac: headMacWith(sodium, body, key.key) };
+}
+
+/**
+ * The head's MAC (hex). Its encoding starts with a tag of its own ("seald.audit.head.v1"), so a
+ * head's MAC can never be presented as a record's or the other way round, though both use the
+ * same audit subkey.
+ */
+export function headMacWith(
+  sodium: Sodium,
+  head: Omit<SealedHead, "headMac">,
+  key: Uint8Array,
+): string {
+  const bytes = encodeFields(["seald.audit.head.v1", String(head.seq), head.mac, head.keyId]);
+  return sodium.to_hex(sodium.crypto_generichash(32, bytes, key));
+}
+
 /**
  * The MAC's input. Every field is a presence byte then a 4-byte big-endian length then its UTF-8
  * bytes, in a fixed order after a version tag, so that no two different records encode alike
@@ -120,6 +151,10 @@ function canonicalBytes(r: Omit<AuditRecord, "mac">): Uint8Array {
     r.remoteAddress,
     r.reason,
   ];
+  return encodeFields(fields);
+}
+
+function encodeFields(fields: readonly (string | undefined)[]): Uint8Array {
   const parts: Buffer[] = [];
   for (const field of fields) {
     if (field === undefined) {

@@ -4,7 +4,7 @@
 import { timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { ServiceImpl } from "@connectrpc/connect";
 import type { AuditService as AuditServiceDesc } from "../../gen/secrets/v1/audit_service_pb.js";
-import type { AuditLog } from "../auth/audit.js";
+import { type AuditLog, formatAnchor, parseAnchor } from "../auth/audit.js";
 import type { Guard } from "../auth/guard.js";
 import { adminActions } from "../auth/principal.js";
 import { pageSize } from "../domain/paging.js";
@@ -45,12 +45,34 @@ export function auditRpc(audit: AuditLog, guard: Guard): ServiceImpl<typeof Audi
         nextPageToken: page.nextPageToken ?? "",
       };
     },
-    async verifyAuditLog(_req, ctx) {
-      await guard.require(callerOf(ctx.values), adminActions.auditRead, "");
-      const result = await audit.verify();
-      return result.ok
-        ? { ok: true, count: BigInt(result.count) }
-        : { ok: false, failedSeq: BigInt(result.seq), problem: result.problem };
+    async verifyAuditLog(req, ctx) {
+      const caller = callerOf(ctx.values);
+      // audit:read also covers resealing: only an admin binding ("*") holds it.
+      await guard.require(caller, adminActions.auditRead, "");
+      const anchor = req.anchor === "" ? undefined : parseAnchor("anchor", req.anchor);
+      const result = await audit.verify({
+        ...(anchor ? { anchor } : {}),
+        ...(req.resealHead ? { resealHead: true } : {}),
+      });
+      if (!result.ok) return { ok: false, failedSeq: BigInt(result.seq), problem: result.problem };
+      const head = result.head ? formatAnchor(result.head) : "";
+      if (result.replacedHeadProblem !== undefined) {
+        // Resealing accepts the log as it is: the chain itself keeps the record of that.
+        await guard.record(
+          caller,
+          "audit:head.reseal",
+          "",
+          "",
+          "success",
+          `head resealed at ${head || "0"}; ${result.replacedHeadProblem || "the old head checked out"}`,
+        );
+      }
+      return {
+        ok: true,
+        count: BigInt(result.count),
+        head,
+        replacedHeadProblem: result.replacedHeadProblem ?? "",
+      };
     },
   };
 }

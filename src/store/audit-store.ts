@@ -3,12 +3,18 @@
  * the record's seq. Records are only ever inserted, never updated, so the unique `_id` is the
  * whole concurrency control (see AuditLog for why that is enough on MongoDB and FerretDB v1).
  *
- * Finding the head cheaply: FerretDB v1 answers only `_id` equality without reading the whole
- * collection, so a "highest _id" query grows with the log (on MongoDB it is one index step). A
- * hint document in `meta` records the highest seq some writer stored; it may lag (its update is
- * not atomic with the insert) but never leads, so head() reads the hinted record and walks
- * forward by `_id` equality until the next seq is absent. Only without a usable hint (a new log,
- * or a hinted record that is gone) does it fall back to the sorted query.
+ * The sealed head is one document in `meta` (`_id` "audit_head": seq, mac, keyId, headMac). It
+ * is moved only by compare-and-set on all four fields, so a writer replaces exactly the head it
+ * read and checked. On FerretDB v1 a filtered update is not atomic (two updates that read the
+ * same head can both apply, the later one winning), so the head can end up on the older of two
+ * racing writers' records: it may lag, but every value it ever takes names a stored record, so
+ * it never leads. AuditLog's rule tolerates the lag.
+ *
+ * Finding the newest record cheaply: FerretDB v1 answers only `_id` equality without reading the
+ * whole collection, so a "highest _id" query grows with the log (on MongoDB it is one index step).
+ * head() reads the record the sealed head names and walks forward by `_id` equality until the
+ * next seq is absent. Only without a usable head (a new log, or a named record that is gone) does
+ * it fall back to the sorted query.
  */
 import {
   type Db,
@@ -17,8 +23,13 @@ import {
   MongoBulkWriteError,
   MongoServerError,
 } from "mongodb";
-import type { AuditQuery, AuditStore, StoredAuditEntry } from "../auth/audit.js";
-import { type AuditHead, type AuditRecord, auditOutcomes } from "../auth/audit-chain.js";
+import type { AuditQuery, AuditStore, StoredAuditEntry, StoredHead } from "../auth/audit.js";
+import {
+  type AuditHead,
+  type AuditRecord,
+  auditOutcomes,
+  type SealedHead,
+} from "../auth/audit-chain.js";
 import { collections } from "./schema.js";
 
 interface AuditDoc {
@@ -52,17 +63,8 @@ const stringFields = [
 /** The audit store over the `audit` collection of this database. */
 export function mongoAuditStore(db: Db): AuditStore {
   const audit = db.collection<AuditDoc>(collections.audit);
-  const meta = db.collection<{ _id: string; seq: number }>(collections.meta);
-  const hintId = "audit_head";
-
-  const recordHint = async (seq: number): Promise<void> => {
-    try {
-      await meta.updateOne({ _id: hintId }, { $max: { seq } }, { upsert: true });
-    } catch (err) {
-      // Two first upserts race to insert the hint; either value is a fine hint.
-      if (!(err instanceof MongoServerError && err.code === 11000)) throw err;
-    }
-  };
+  const meta = db.collection<HeadDoc>(collections.meta);
+  const headId = "audit_head";
 
   const sortedHead = () =>
     audit.findOne(numericId, {
@@ -86,18 +88,58 @@ export function mongoAuditStore(db: Db): AuditStore {
           ordered: true,
           writeConcern: { w: "majority" },
         });
-        await recordHint((records.at(-1) as AuditRecord).seq);
         return records.length;
       } catch (err) {
         const stored = storedBeforeDuplicate(err);
         if (stored === undefined) throw err;
-        if (stored > 0) await recordHint((records[stored - 1] as AuditRecord).seq);
         return stored;
       }
     },
 
+    async sealedHead() {
+      const doc = await meta.findOne({ _id: headId }, { readPreference: "primary" });
+      return doc ? toStoredHead(doc) : undefined;
+    },
+
+    async moveHead(from, to) {
+      const fields = { seq: to.seq, mac: to.mac, keyId: to.keyId, headMac: to.headMac };
+      if (from === undefined) {
+        try {
+          await meta.insertOne({ _id: headId, ...fields }, { writeConcern: { w: "majority" } });
+          return true;
+        } catch (err) {
+          // Another writer created it first; the caller reads it and tries again.
+          if (err instanceof MongoServerError && err.code === 11000) return false;
+          throw err;
+        }
+      }
+      const result = await meta.updateOne(
+        { _id: headId, seq: from.seq, mac: from.mac, keyId: from.keyId, headMac: from.headMac },
+        { $set: fields },
+        { writeConcern: { w: "majority" } },
+      );
+      return result.matchedCount === 1;
+    },
+
+    async replaceHead(to) {
+      await meta.replaceOne(
+        { _id: headId },
+        { seq: to.seq, mac: to.mac, keyId: to.keyId, headMac: to.headMac },
+        { upsert: true, writeConcern: { w: "majority" } },
+      );
+    },
+
+    async macAt(seq) {
+      const doc = await audit.findOne(
+        { _id: seq },
+        { projection: { _id: 1, mac: 1 }, readPreference: "primary" },
+      );
+      if (!doc) return undefined;
+      return typeof doc.mac === "string" ? doc.mac : "";
+    },
+
     async head() {
-      const hint = await meta.findOne({ _id: hintId }, { readPreference: "primary" });
+      const hint = await meta.findOne({ _id: headId }, { readPreference: "primary" });
       let doc: Pick<AuditDoc, "_id" | "mac"> | null =
         hint && Number.isSafeInteger(hint.seq) && hint.seq > 0
           ? await audit.findOne(
@@ -140,6 +182,33 @@ export function mongoAuditStore(db: Db): AuditStore {
       }
     },
   };
+}
+
+/** The head document; any field may be missing or of another type after a hand edit. */
+interface HeadDoc {
+  _id: string;
+  seq: number;
+  mac?: string;
+  keyId?: string;
+  headMac?: string;
+}
+
+function toStoredHead(doc: Document): StoredHead {
+  const seq = doc.seq;
+  // 0 is the genesis head, written before record 1.
+  if (typeof seq !== "number" || !Number.isSafeInteger(seq) || seq < 0) {
+    return { malformed: "its seq is not a whole number" };
+  }
+  for (const field of ["headMac", "mac", "keyId"] as const) {
+    if (doc[field] === undefined) {
+      const legacy =
+        field === "headMac" ? " (written by a seald that did not seal it, or edited)" : "";
+      return { seq, malformed: `it has no ${field}${legacy}` };
+    }
+    if (typeof doc[field] !== "string") return { seq, malformed: `its ${field} is not a string` };
+  }
+  const head: SealedHead = { seq, mac: doc.mac, keyId: doc.keyId, headMac: doc.headMac };
+  return head;
 }
 
 /**

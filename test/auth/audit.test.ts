@@ -1,9 +1,19 @@
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { createInterface } from "node:readline";
+import { PassThrough, Writable } from "node:stream";
 import { type Collection, type Document, MongoClient } from "mongodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type AuditFilter, AuditLog, type AuditStore } from "../../src/auth/audit.js";
+import {
+  type AuditFilter,
+  AuditLog,
+  type AuditRecordSink,
+  type AuditStore,
+  parseAnchor,
+} from "../../src/auth/audit.js";
 import {
   type AuditEvent,
   type AuditHead,
@@ -12,8 +22,11 @@ import {
   type AuditRecord,
   auditMac,
   genesisMac,
+  headMacWith,
 } from "../../src/auth/audit-chain.js";
+import { loadSodium } from "../../src/crypto/sodium.js";
 import { DomainError } from "../../src/domain/errors.js";
+import { auditFileSink, auditStdoutSink } from "../../src/store/audit-file.js";
 import { mongoAuditStore } from "../../src/store/audit-store.js";
 import { Database } from "../../src/store/database.js";
 import { mongoUri, root, silentLogger, uniqueDatabase } from "../harness/seald.js";
@@ -52,13 +65,24 @@ async function sameDatabase(of: Database): Promise<Database> {
   return database;
 }
 
-function newLog(database: Database, getMacKey = oneKey("k1", key)): AuditLog {
-  return new AuditLog(mongoAuditStore(database.db), { getMacKey });
+function newLog(
+  database: Database,
+  getMacKey = oneKey("k1", key),
+  more: { sink?: AuditRecordSink; onHeadProblem?: (problem: string) => void } = {},
+): AuditLog {
+  return new AuditLog(mongoAuditStore(database.db), { getMacKey, ...more });
 }
 
 function rawAudit(database: Database): Collection<Document> {
   return raw.db(database.db.databaseName).collection("audit");
 }
+
+/** The collection holding the sealed head document (`_id` "audit_head"). */
+function rawMeta(database: Database): Collection<{ _id: string } & Document> {
+  return raw.db(database.db.databaseName).collection("meta");
+}
+
+const headFilter = { _id: "audit_head" };
 
 function event(i: number, overrides: Partial<AuditEvent> = {}): AuditEvent {
   return {
@@ -300,13 +324,17 @@ describe("verify", () => {
 
   it("passes on an intact log and on an empty one", async () => {
     const { log } = await logOf(12);
-    expect(await log.verify()).toEqual({ ok: true, count: 12 });
-    expect(await newLog(await freshDatabase()).verify()).toEqual({ ok: true, count: 0 });
+    expect(await log.verify()).toMatchObject({ ok: true, count: 12 });
+    expect(await newLog(await freshDatabase()).verify()).toMatchObject({ ok: true, count: 0 });
   });
 
   // Each edit, made straight through the driver by someone without the key, is named at seq 4.
   const edits: [string, Document][] = [
     ["principal", { principal: "mallory" }],
+    ["action", { action: "secret.securevalues:decrypt" }],
+    ["requestId", { requestId: "req-other" }],
+    ["remoteAddress", { remoteAddress: "10.0.0.2" }],
+    ["name", { name: "s99" }],
     ["outcome", { outcome: "denied" }],
     ["time", { time: new Date(Date.UTC(2024, 0, 1)) }],
     ["namespace", { namespace: "other" }],
@@ -349,29 +377,164 @@ describe("verify", () => {
     expect(await log.verify()).toMatchObject({ ok: false, seq: 1, problem: /record 1 is missing/ });
   });
 
-  it("cannot see the last record deleted on its own, but an anchor can", async () => {
+  it("keeps a sealed head on the newest record, and passes a head that lags the records", async () => {
+    const { database, log, records } = await logOf(5);
+    const last = records.at(-1) as AuditRecord;
+    const doc = await rawMeta(database).findOne(headFilter);
+    expect(doc).toMatchObject({ seq: 5, mac: last.mac, keyId: "k1" });
+    const sodium = await loadSodium();
+    expect(doc?.headMac).toBe(headMacWith(sodium, { seq: 5, mac: last.mac, keyId: "k1" }, key));
+    expect(await log.verify()).toEqual({ ok: true, count: 5, head: { seq: 5, mac: last.mac } });
+    // What an append in flight looks like (records stored, head not yet moved): still intact.
+    const body = { ...event(60), seq: 6, prevMac: last.mac, keyId: "k1" };
+    const { seq, ...rest } = { ...body, mac: await auditMac(body, key) };
+    await rawAudit(database).insertOne({ _id: seq, ...rest } as Document);
+    expect(await log.verify()).toMatchObject({ ok: true, count: 6, head: { seq: 6 } });
+    // The next append moves the head past it.
+    expect((await log.append(event(61))).seq).toBe(7);
+    expect(await rawMeta(database).findOne(headFilter)).toMatchObject({ seq: 7 });
+  });
+
+  it("names records deleted from the end: the head names a record the log no longer has", async () => {
     const { database, log } = await logOf(6);
+    await rawAudit(database).deleteMany({ _id: { $gte: 5 } } as Document);
+    expect(await log.verify()).toEqual({
+      ok: false,
+      seq: 5,
+      problem:
+        "the head names record 6 but the log ends at record 4: records were removed from the end",
+    });
+  });
+
+  it("keeps naming a cut end after later appends fill the seqs again", async () => {
+    const { database, records } = await logOf(6);
+    await rawAudit(database).deleteMany({ _id: { $gte: 5 } } as Document);
+    // Another replica (with no memory of records 5 and 6) carries on from record 4...
+    const problems: string[] = [];
+    const replica = newLog(await sameDatabase(database), oneKey("k1", key), {
+      onHeadProblem: (p) => problems.push(p),
+    });
+    const refilled = await appendAll(replica, [event(90), event(91), event(92)]);
+    expect(refilled.map((r) => r.seq)).toEqual([5, 6, 7]);
+    // ...and the writers leave the head on the lost record 6 instead of hiding the cut.
+    expect(problems.length).toBeGreaterThan(0);
+    expect(problems.join("\n")).toMatch(/records were removed from the end/);
+    expect(await rawMeta(database).findOne(headFilter)).toMatchObject({
+      seq: 6,
+      mac: records[5]?.mac,
+    });
+    expect(await replica.verify()).toEqual({
+      ok: false,
+      seq: 6,
+      problem:
+        "record 6 is not the record the head names (its MAC differs): records were removed from the end and others written in their place",
+    });
+  });
+
+  it("names a deleted head, and no writer recreates it", async () => {
+    const { database, log } = await logOf(4);
+    await rawMeta(database).deleteOne(headFilter);
+    const missing = {
+      ok: false,
+      seq: 4,
+      problem:
+        "the head is missing while 4 records exist: it was deleted, so records may have been removed from the end",
+    };
+    expect(await log.verify()).toEqual(missing);
+    const problems: string[] = [];
+    const writer = newLog(database, oneKey("k1", key), { onHeadProblem: (p) => problems.push(p) });
+    await writer.append(event(40));
+    expect(problems).toEqual([expect.stringMatching(/head is missing while records exist/)]);
+    expect(await rawMeta(database).findOne(headFilter)).toBeNull();
+    expect(await log.verify()).toMatchObject({ ok: false, seq: 5, problem: /head is missing/ });
+  });
+
+  // The last column: whether the next writer sees it. A head ahead of the records it just wrote
+  // looks to a writer like a head other writers moved on; verify is what names it.
+  const headEdits: [string, Document, RegExp, number][] = [
+    ["seq moved back", { seq: 2 }, /head's MAC does not verify/, 1],
+    ["seq moved forward", { seq: 9 }, /head's MAC does not verify/, 0],
+    ["mac", { mac: "e".repeat(64) }, /head's MAC does not verify/, 1],
+    ["headMac", { headMac: "0".repeat(64) }, /head's MAC does not verify/, 1],
+    ["keyId", { keyId: "k9" }, /head's unknown MAC key id "k9"/, 1],
+    ["seq made a string", { seq: "6" }, /head is malformed: its seq is not a whole number/, 1],
+  ];
+
+  it.each(headEdits)("names a head whose %s was edited", async (_, set, problem, reports) => {
+    const { database, log } = await logOf(6);
+    const problems: string[] = [];
+    const writer = newLog(database, oneKey("k1", key), { onHeadProblem: (p) => problems.push(p) });
+    expect((await rawMeta(database).updateOne(headFilter, { $set: set })).modifiedCount).toBe(1);
+    expect(await log.verify()).toMatchObject({ ok: false, problem });
+    // A writer does not move a head that does not check out: the evidence stays.
+    await writer.append(event(70));
+    expect(problems).toHaveLength(reports);
+    expect(await log.verify()).toMatchObject({ ok: false, problem });
+  });
+
+  it("names a head without a headMac (as a seald before sealed heads left it)", async () => {
+    const { database, log } = await logOf(3);
+    await rawMeta(database).replaceOne(headFilter, { seq: 3 });
+    expect(await log.verify()).toMatchObject({
+      ok: false,
+      seq: 3,
+      problem: /the head is malformed: it has no headMac/,
+    });
+  });
+
+  it("reseals the head on request once every record verifies, and then writers move it again", async () => {
+    const { database, log, records } = await logOf(4);
+    // As a seald before sealed heads left it: a bare hint.
+    await rawMeta(database).replaceOne(headFilter, { seq: 4 });
+    await rawAudit(database).updateOne({ _id: 2 } as Document, { $set: { name: "x" } });
+    // A chain that does not verify is not resealed over.
+    expect(await log.verify({ resealHead: true })).toMatchObject({ ok: false, seq: 2 });
+    expect(await rawMeta(database).findOne(headFilter)).toEqual({ _id: "audit_head", seq: 4 });
+    await rawAudit(database).updateOne({ _id: 2 } as Document, { $set: { name: "s1" } });
+    expect(await log.verify({ resealHead: true })).toEqual({
+      ok: true,
+      count: 4,
+      head: { seq: 4, mac: records[3]?.mac },
+      replacedHeadProblem: expect.stringMatching(/^the head is malformed: it has no headMac/),
+    });
+    expect(await log.verify()).toMatchObject({ ok: true, count: 4 });
+    const next = await log.append(event(50));
+    expect(await rawMeta(database).findOne(headFilter)).toMatchObject({ seq: 5, mac: next.mac });
+  });
+
+  it("cannot see a cut hidden behind an older genuine head put back, but an outside anchor can", async () => {
+    const { database, log } = await logOf(3);
+    const oldHead = await rawMeta(database).findOne(headFilter);
+    await appendAll(log, [event(10), event(11), event(12)]);
     const anchor = (await log.head()) as AuditHead;
-    expect(anchor).toEqual({ seq: 6, mac: expect.stringMatching(/^[0-9a-f]{64}$/) });
-    expect(await log.verify({ anchor })).toEqual({ ok: true, count: 6 });
-    await rawAudit(database).deleteOne({ _id: 6 } as Document);
-    // A truncated chain is still a valid chain: this is the limit of hash chaining.
-    expect(await log.verify()).toEqual({ ok: true, count: 5 });
+    expect(anchor.seq).toBe(6);
+    expect(await log.verify({ anchor })).toMatchObject({ ok: true, count: 6 });
+    // Someone who copied the head when the log ended at 3 puts it back and cuts records 4 to 6:
+    // what the database holds is exactly an older log, which is the limit of any anchor in it.
+    await rawAudit(database).deleteMany({ _id: { $gt: 3 } } as Document);
+    await rawMeta(database).replaceOne(headFilter, oldHead as Document);
+    expect(await log.verify()).toMatchObject({ ok: true, count: 3 });
+    expect(await log.verify({ anchor })).toEqual({
+      ok: false,
+      seq: 4,
+      problem:
+        "the log ends at record 3 but the anchor names record 6: records were removed from the end",
+    });
+    // Refilled, the records are not the anchored ones either.
+    await appendAll(log, [event(20), event(21), event(22)]);
     expect(await log.verify({ anchor })).toMatchObject({
       ok: false,
       seq: 6,
-      problem: /removed from the end/,
+      problem: /record 6 differs from the anchor given for it/,
     });
-    // Another replica (with no memory of record 6) carries on from record 5 seamlessly...
-    const replica = newLog(await sameDatabase(database));
-    expect((await replica.append(event(99))).seq).toBe(6);
-    expect(await replica.verify()).toEqual({ ok: true, count: 6 });
-    // ...but the new record 6 is not the anchored one.
-    expect(await replica.verify({ anchor })).toMatchObject({
-      ok: false,
-      seq: 6,
-      problem: /differs from the anchor/,
-    });
+  });
+
+  it("parses anchors as <seq>:<mac> and nothing else", () => {
+    const mac = "a".repeat(64);
+    expect(parseAnchor("anchor", `12:${mac}`)).toEqual({ seq: 12, mac });
+    for (const bad of ["", "12", `0:${mac}`, `-1:${mac}`, `1.5:${mac}`, `12:${mac}0`, "x:y"]) {
+      expect(() => parseAnchor("anchor", bad)).toThrow(/anchor/);
+    }
   });
 
   it("fails with the wrong MAC key, and with a key id it cannot find", async () => {
@@ -425,7 +588,7 @@ describe("verify", () => {
     active = "k2";
     const after = await appendAll(log, [event(2), event(3)]);
     expect(after.map((r) => r.keyId)).toEqual(["k2", "k2"]);
-    expect(await log.verify()).toEqual({ ok: true, count: 4 });
+    expect(await log.verify()).toMatchObject({ ok: true, count: 4 });
     expect(await newLog(database, oneKey("k1", key)).verify()).toMatchObject({ ok: false, seq: 3 });
   });
 });
@@ -459,6 +622,10 @@ describe("lost races", () => {
     // insert, as the server may let happen.
     const store: AuditStore = {
       head: () => real.head(),
+      sealedHead: () => real.sealedHead(),
+      moveHead: (from, to) => real.moveHead(from, to),
+      replaceHead: (to) => real.replaceHead(to),
+      macAt: (seq) => real.macAt(seq),
       find: (query, limit) => real.find(query, limit),
       scan: () => real.scan(),
       async insert(records) {
@@ -486,7 +653,7 @@ describe("lost races", () => {
       .find({}, { sort: { _id: 1 } })
       .toArray();
     expect(docs.map((d) => d.principal)).toEqual(["alice", "other", "alice", "alice"]);
-    expect(await log.verify()).toEqual({ ok: true, count: 4 });
+    expect(await log.verify()).toMatchObject({ ok: true, count: 4 });
   });
 });
 
@@ -515,9 +682,28 @@ describe("concurrent writers", () => {
       }
       return records;
     };
-    const [fromA, fromB] = await Promise.all([write("a"), write("b")]);
+    // A third client verifies over and over while both write: a head that lags the records
+    // (appends in flight, or the older of two racing head moves winning on FerretDB) is normal,
+    // and no verify may report a problem.
+    const verifier = newLog(await sameDatabase(a));
+    let writing = true;
+    const verdicts: unknown[] = [];
+    const verifying = (async () => {
+      while (writing) verdicts.push(await verifier.verify());
+    })();
+    const [fromA, fromB] = await Promise.all([write("a"), write("b")]).finally(() => {
+      writing = false;
+    });
+    await verifying;
+    expect(verdicts.length).toBeGreaterThan(1);
+    expect(verdicts.filter((v) => !(v as { ok: boolean }).ok)).toEqual([]);
 
-    expect(await logs.a.verify()).toEqual({ ok: true, count: 400 });
+    expect(await logs.a.verify()).toMatchObject({ ok: true, count: 400 });
+    // The head never leads: it names a stored record, at most the newest (one more append with
+    // nobody racing puts it exactly on the newest, below).
+    const head = await rawMeta(a).findOne(headFilter);
+    expect(head?.seq).toBeLessThanOrEqual(400);
+    expect(head?.mac).toBe((await rawAudit(a).findOne({ _id: head?.seq } as Document))?.mac);
     // Each writer's events are stored once each, in the order it appended them.
     for (const [who, records] of [
       ["a", fromA],
@@ -537,6 +723,8 @@ describe("concurrent writers", () => {
     // The race really happened: seqs were contested and the writers' records interleave.
     expect(conflicts).toBeGreaterThan(0);
     expect(switches(docs.map((d) => d.principal as string))).toBeGreaterThan(2);
+    const after = await logs.b.append(event(400));
+    expect(await rawMeta(a).findOne(headFilter)).toMatchObject({ seq: 401, mac: after.mac });
   });
 
   it("two OS processes appending at once: one unbroken chain with every event exactly once", async () => {
@@ -584,7 +772,10 @@ describe("concurrent writers", () => {
     );
     expect(summaries.map((s) => s.done)).toEqual([perProcess, perProcess]);
 
-    expect(await newLog(database).verify()).toEqual({ ok: true, count: 2 * perProcess });
+    expect(await newLog(database).verify()).toMatchObject({ ok: true, count: 2 * perProcess });
+    const head = await rawMeta(database).findOne(headFilter);
+    expect(head?.seq).toBeGreaterThan(0);
+    expect(head?.seq).toBeLessThanOrEqual(2 * perProcess);
     const docs = await rawAudit(database)
       .find({}, { sort: { _id: 1 } })
       .toArray();
@@ -596,4 +787,124 @@ describe("concurrent writers", () => {
     expect(summaries.reduce((n, s) => n + s.conflicts, 0)).toBeGreaterThan(0);
     expect(switches(docs.map((d) => d.principal as string))).toBeGreaterThan(2);
   }, 60_000);
+});
+
+describe("the MAC encoding", () => {
+  // Fixed inputs and MACs computed once (and cross-checked with Python's hashlib.blake2b over
+  // the encoding documented in audit-chain.ts): any change to the encoding, a field left out of
+  // the MAC or fields reordered, fails here, and would make every stored MAC stop verifying.
+  const fixedKey = Uint8Array.from({ length: 32 }, (_, i) => i);
+  const body = {
+    seq: 7,
+    prevMac: "ab".repeat(32),
+    keyId: "k1",
+    time: new Date(Date.UTC(2025, 0, 2, 3, 4, 5, 678)),
+    principal: "alice",
+    action: "secret.securevalues:decrypt",
+    namespace: "team-a",
+    name: "db",
+    outcome: "denied" as const,
+    requestId: "req-42",
+    remoteAddress: "10.1.2.3",
+    reason: "no grant",
+  };
+
+  it("gives a record the known MAC, with and without a reason", async () => {
+    expect(await auditMac(body, fixedKey)).toBe(
+      "615ea233a92a312c772114a77a890a4201e57f9712939723c4a39221fe27c86c",
+    );
+    const { reason: _, ...noReason } = body;
+    expect(await auditMac(noReason, fixedKey)).toBe(
+      "a5941170fec5b243ad0f28006b075e44e662912414eb0d9e10cb029e3d499d21",
+    );
+  });
+
+  it("gives a head the known MAC", async () => {
+    const sodium = await loadSodium();
+    expect(headMacWith(sodium, { seq: 7, mac: "cd".repeat(32), keyId: "k1" }, fixedKey)).toBe(
+      "d6415aaf1b9f524cddc40c86baf80a96a69180b58ece40520ce86593af3beee7",
+    );
+  });
+});
+
+describe("the record sink", () => {
+  it("receives every record as a JSON line in seq order before the append resolves", async () => {
+    const database = await freshDatabase();
+    const path = join(mkdtempSync(join(tmpdir(), "seald-audit-")), "audit.jsonl");
+    const sink = await auditFileSink(path);
+    const lines = () => readFileSync(path, "utf8").split("\n").filter(Boolean);
+    const log = newLog(database, oneKey("k1", key), {
+      sink: {
+        async write(records) {
+          await sink.write(records);
+        },
+      },
+    });
+    const first = await log.append(event(0, { reason: "why" }));
+    // Resolved means written: the line is there without waiting.
+    expect(lines().map((l) => JSON.parse(l))).toEqual([
+      {
+        type: "audit_record",
+        seq: 1,
+        time: first.time.toISOString(),
+        principal: "alice",
+        action: "secret.securevalues:read",
+        namespace: "default",
+        name: "s0",
+        outcome: "success",
+        requestId: "req-0",
+        remoteAddress: "10.0.0.1",
+        reason: "why",
+        prevMac: genesisMac,
+        mac: first.mac,
+        keyId: "k1",
+      },
+    ]);
+    await Promise.all(Array.from({ length: 20 }, (_, i) => log.append(event(i + 1))));
+    const seqs = lines().map((l) => (JSON.parse(l) as { seq: number }).seq);
+    expect(seqs).toEqual(Array.from({ length: 21 }, (_, i) => i + 1));
+    const lastLine = JSON.parse(lines().at(-1) as string) as AuditHead;
+    expect(await log.verify({ anchor: { seq: lastLine.seq, mac: lastLine.mac } })).toMatchObject({
+      ok: true,
+      count: 21,
+    });
+    await sink.close();
+  });
+
+  it("writes whole lines to a stream for stdout, and fails the append when the stream errors", async () => {
+    const database = await freshDatabase();
+    const out = new PassThrough();
+    let text = "";
+    out.setEncoding("utf8").on("data", (s: string) => {
+      text += s;
+    });
+    const log = newLog(database, oneKey("k1", key), { sink: auditStdoutSink(out) });
+    const records = await Promise.all([0, 1, 2].map((i) => log.append(event(i))));
+    expect(text.endsWith("\n")).toBe(true);
+    expect(
+      text
+        .split("\n")
+        .filter(Boolean)
+        .map((l) => JSON.parse(l).mac),
+    ).toEqual(records.map((r) => r.mac));
+    const broken = new Writable({
+      write(_chunk, _encoding, callback) {
+        callback(Object.assign(new Error("write EPIPE"), { code: "EPIPE" }));
+      },
+    });
+    broken.on("error", () => {});
+    const failing = newLog(database, oneKey("k1", key), { sink: auditStdoutSink(broken) });
+    await expect(failing.append(event(3))).rejects.toMatchObject({ code: "EPIPE" });
+  });
+
+  it("fails the append when the sink cannot be written, though the record stays chained", async () => {
+    const database = await freshDatabase();
+    const full = await auditFileSink("/dev/full");
+    const log = newLog(database, oneKey("k1", key), { sink: full });
+    await expect(log.append(event(0))).rejects.toMatchObject({ code: "ENOSPC" });
+    await expect(log.append(event(1))).rejects.toMatchObject({ code: "ENOSPC" });
+    await full.close();
+    expect(await rawAudit(database).countDocuments()).toBe(2);
+    expect(await log.verify()).toMatchObject({ ok: true, count: 2 });
+  });
 });

@@ -52,7 +52,7 @@ describe("Guard", () => {
     expect(page.records.map((r) => [r.principal, r.namespace, r.outcome])).toEqual([
       ["sam", "team-b", "denied"],
     ]);
-    expect(await seald.audit.verify()).toEqual({ ok: true, count: 1 });
+    expect(await seald.audit.verify()).toMatchObject({ ok: true, count: 1 });
   });
 
   it("fails with the audit store's error, not a refusal, when the denial cannot be recorded", async () => {

@@ -9,6 +9,7 @@ import * as http from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { type Document, MongoClient } from "mongodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SecretsService } from "../../gen/secrets/v1/secrets_service_pb.js";
 import type { Seald } from "../../src/app.js";
@@ -577,7 +578,18 @@ describe("the seald command", () => {
 
     const verified = await cli(["audit", "verify"]);
     expect(verified.code).toBe(0);
-    expect(verified.stdout).toMatch(/^audit log intact: \d+ records verified\n$/);
+    const printed = /^audit log intact: (\d+) records verified\nhead: (\d+):([0-9a-f]{64})\n$/.exec(
+      verified.stdout,
+    );
+    expect(printed?.[2]).toBe(printed?.[1]);
+    const head = `${printed?.[2]}:${printed?.[3]}`;
+    // The printed head is an anchor for a later verify.
+    const anchored = await cli(["audit", "verify", "--anchor", head]);
+    expect(anchored.code).toBe(0);
+    expect(anchored.stdout).toContain(`anchor ${printed?.[2]} holds`);
+    const badAnchor = await cli(["audit", "verify", "--anchor", "7:xyz"]);
+    expect(badAnchor.code).toBe(2);
+    expect(badAnchor.stderr).toContain("--anchor");
   });
 
   it("revokes a token at once, and deletes an account", async () => {
@@ -687,5 +699,78 @@ describe("seald serve", () => {
       child.kill("SIGTERM");
     }
     expect(await exited).toBe(0);
+  });
+});
+
+describe("seald audit verify against a cut log", () => {
+  it("exits 1 naming records cut from the end, and an anchor catches an old head put back", async () => {
+    const database = uniqueDatabase("clicut");
+    const own = await startTestSeald({ database });
+    const mongo = await MongoClient.connect(mongoUri());
+    try {
+      const secrets = client(SecretsService, own.url, adminToken);
+      for (const name of ["a", "b", "c"]) {
+        await secrets.createSecret({
+          secret: { namespace: "cut", name, value: { kind: { case: "plaintext", value: "v" } } },
+        });
+      }
+      const meta = mongo.db(database).collection<{ _id: string } & Document>("meta");
+      const records = mongo.db(database).collection<{ _id: number } & Document>("audit");
+      const oldHead = (await meta.findOne({ _id: "audit_head" })) as { _id: string };
+      const n = (oldHead as unknown as { seq: number }).seq;
+      for (const name of ["d", "e"]) {
+        await secrets.createSecret({
+          secret: { namespace: "cut", name, value: { kind: { case: "plaintext", value: "v" } } },
+        });
+      }
+      // The head an operator keeps outside the database.
+      const intact = await cli(["audit", "verify"], { server: own.url });
+      expect(intact.code).toBe(0);
+      const anchor = /head: (\d+:[0-9a-f]{64})/.exec(intact.stdout)?.[1] as string;
+      expect(anchor.startsWith(`${n + 2}:`)).toBe(true);
+
+      await records.deleteMany({ _id: { $gt: n + 1 } });
+      const cut = await cli(["audit", "verify"], { server: own.url });
+      expect(cut.code).toBe(1);
+      expect(cut.stdout).toBe("");
+      expect(cut.stderr).toBe(
+        `seald: audit log verification failed at record ${n + 2}: the head names record ${n + 2} but the log ends at record ${n + 1}: records were removed from the end\n`,
+      );
+
+      // With a head copied earlier put back and the rest cut, the database alone looks intact;
+      // the anchor kept outside it does not hold.
+      await records.deleteMany({ _id: { $gt: n } });
+      await meta.replaceOne({ _id: "audit_head" }, oldHead);
+      expect((await cli(["audit", "verify"], { server: own.url })).code).toBe(0);
+      const anchored = await cli(["audit", "verify", "--anchor", anchor], { server: own.url });
+      expect(anchored.code).toBe(1);
+      expect(anchored.stderr).toBe(
+        `seald: audit log verification failed at record ${n + 1}: the log ends at record ${n} but the anchor names record ${n + 2}: records were removed from the end\n`,
+      );
+
+      // After investigating, an admin accepts the log as it is: the reseal is itself audited.
+      await records.deleteMany({ _id: { $gt: n - 1 } });
+      expect((await cli(["audit", "verify"], { server: own.url })).code).toBe(1);
+      const resealed = await cli(["audit", "verify", "--reseal-head"], { server: own.url });
+      expect(resealed.code).toBe(0);
+      expect(resealed.stderr).toBe(
+        `head resealed; it was: the head names record ${n} but the log ends at record ${n - 1}: records were removed from the end\n`,
+      );
+      expect((await cli(["audit", "verify"], { server: own.url })).code).toBe(0);
+      const listed = await cli(["audit", "list", "--action", "audit:head.reseal", "-o", "json"], {
+        server: own.url,
+      });
+      expect(json(listed).events).toEqual([
+        expect.objectContaining({
+          seq: String(n),
+          principal: "admin",
+          outcome: "success",
+          reason: expect.stringContaining("records were removed from the end"),
+        }),
+      ]);
+    } finally {
+      await mongo.close();
+      await own.close();
+    }
   });
 });

@@ -19,8 +19,8 @@ import type {
   PrincipalRecord,
   TokenRecord,
 } from "../../src/auth/access-store-port.js";
-import type { AuditQuery, AuditStore, StoredAuditEntry } from "../../src/auth/audit.js";
-import type { AuditHead, AuditRecord } from "../../src/auth/audit-chain.js";
+import type { AuditQuery, AuditStore, StoredAuditEntry, StoredHead } from "../../src/auth/audit.js";
+import type { AuditHead, AuditRecord, SealedHead } from "../../src/auth/audit-chain.js";
 import type { Binding } from "../../src/auth/principal.js";
 import { type HeadMac, headMacHolds, macHead } from "../../src/crypto/head-mac.js";
 import type { KeyRing } from "../../src/crypto/keyring.js";
@@ -96,7 +96,7 @@ interface NamespaceKeyEntry {
 }
 
 /** A stored head: the record, its integrity MAC, and what is wrong with it when it is damaged. */
-interface StoredHead {
+interface StoredSecretHead {
   readonly record: SecretRecord;
   readonly mac: HeadMac;
   readonly damaged?: string;
@@ -109,7 +109,7 @@ interface StoredHead {
  * their previous pair after a rotation.
  */
 export class MemorySecretStore implements SecretStore {
-  private readonly heads = new Map<string, StoredHead>();
+  private readonly heads = new Map<string, StoredSecretHead>();
   private readonly history = new Map<string, Map<number, Envelope>>();
   private readonly keys = new Map<string, NamespaceKeyEntry>();
   private readonly maxVersions: number;
@@ -301,12 +301,12 @@ export class MemorySecretStore implements SecretStore {
     return current - this.maxVersions + 1;
   }
 
-  private sealedHead(record: SecretRecord): StoredHead {
+  private sealedHead(record: SecretRecord): StoredSecretHead {
     return { record: copy(record), mac: macHead(this.ring, record) };
   }
 
   /** The record of a stored head, or MalformedRecordError as the MongoDB store throws it. */
-  private readHead(stored: StoredHead): SecretRecord {
+  private readHead(stored: StoredSecretHead): SecretRecord {
     const { record } = stored;
     if (stored.damaged) throw new MalformedRecordError("secret", record.name, stored.damaged);
     if (!headMacHolds(this.ring, record, stored.mac))
@@ -496,6 +496,34 @@ export class MemoryAuditStore implements AuditStore {
   async head(): Promise<AuditHead | undefined> {
     const last = this.records.at(-1);
     return last && { seq: last.seq, mac: last.mac };
+  }
+
+  private sealed: SealedHead | undefined;
+
+  async sealedHead(): Promise<StoredHead | undefined> {
+    return this.sealed && { ...this.sealed };
+  }
+
+  async moveHead(from: SealedHead | undefined, to: SealedHead): Promise<boolean> {
+    const same = (a: SealedHead | undefined, b: SealedHead | undefined) =>
+      a === b ||
+      (a !== undefined &&
+        b !== undefined &&
+        a.seq === b.seq &&
+        a.mac === b.mac &&
+        a.keyId === b.keyId &&
+        a.headMac === b.headMac);
+    if (!same(this.sealed, from)) return false;
+    this.sealed = { ...to };
+    return true;
+  }
+
+  async replaceHead(to: SealedHead): Promise<void> {
+    this.sealed = { ...to };
+  }
+
+  async macAt(seq: number): Promise<string | undefined> {
+    return this.bySeq.get(seq)?.mac;
   }
 
   async find(query: AuditQuery, limit: number): Promise<StoredAuditEntry[]> {

@@ -61,6 +61,7 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
     envProviderPrefix: undefined,
     publicKeyGraceMs: 86_400_000,
     edge: defaultEdgeLimits(),
+    auditFile: undefined,
     ...overrides,
   };
 }

@@ -29,6 +29,17 @@ describe("configuration", () => {
     expect(c.dbTimeoutMs).toBe(2000);
   });
 
+  it("takes an audit file path (made absolute), or - for stdout, and refuses a blank one", () => {
+    expect(config([]).auditFile).toBeUndefined();
+    expect(config([], { SEALD_AUDIT_FILE: "-" }).auditFile).toBe("-");
+    expect(config(["--audit-file", "logs/audit.jsonl"]).auditFile).toBe(
+      join(process.cwd(), "logs/audit.jsonl"),
+    );
+    expect(failure([], { SEALD_AUDIT_FILE: "  " })).toBe(
+      "seald: SEALD_AUDIT_FILE: must not be blank",
+    );
+  });
+
   it("takes variables, and flags over variables", () => {
     const env = {
       SEALD_LISTEN: "127.0.0.2:9000",

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file secrets/v1/audit_service.proto.
  */
 export const file_secrets_v1_audit_service: GenFile = /*@__PURE__*/
-  fileDesc("Ch5zZWNyZXRzL3YxL2F1ZGl0X3NlcnZpY2UucHJvdG8SCnNlY3JldHMudjEi1AEKCkF1ZGl0RXZlbnQSCwoDc2VxGAEgASgDEigKBHRpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhEKCXByaW5jaXBhbBgDIAEoCRIOCgZhY3Rpb24YBCABKAkSEQoJbmFtZXNwYWNlGAUgASgJEgwKBG5hbWUYBiABKAkSDwoHb3V0Y29tZRgHIAEoCRISCgpyZXF1ZXN0X2lkGAggASgJEhYKDnJlbW90ZV9hZGRyZXNzGAkgASgJEg4KBnJlYXNvbhgKIAEoCSLkAQoWTGlzdEF1ZGl0RXZlbnRzUmVxdWVzdBIRCgluYW1lc3BhY2UYASABKAkSEQoJcHJpbmNpcGFsGAIgASgJEg4KBmFjdGlvbhgDIAEoCRIPCgdvdXRjb21lGAQgASgJEi4KCnN0YXJ0X3RpbWUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiwKCGVuZF90aW1lGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIRCglwYWdlX3NpemUYByABKAUSEgoKcGFnZV90b2tlbhgIIAEoCSJaChdMaXN0QXVkaXRFdmVudHNSZXNwb25zZRImCgZldmVudHMYASADKAsyFi5zZWNyZXRzLnYxLkF1ZGl0RXZlbnQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIhcKFVZlcmlmeUF1ZGl0TG9nUmVxdWVzdCJYChZWZXJpZnlBdWRpdExvZ1Jlc3BvbnNlEgoKAm9rGAEgASgIEg0KBWNvdW50GAIgASgDEhIKCmZhaWxlZF9zZXEYAyABKAMSDwoHcHJvYmxlbRgEIAEoCTLDAQoMQXVkaXRTZXJ2aWNlEloKD0xpc3RBdWRpdEV2ZW50cxIiLnNlY3JldHMudjEuTGlzdEF1ZGl0RXZlbnRzUmVxdWVzdBojLnNlY3JldHMudjEuTGlzdEF1ZGl0RXZlbnRzUmVzcG9uc2USVwoOVmVyaWZ5QXVkaXRMb2cSIS5zZWNyZXRzLnYxLlZlcmlmeUF1ZGl0TG9nUmVxdWVzdBoiLnNlY3JldHMudjEuVmVyaWZ5QXVkaXRMb2dSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp]);
+  fileDesc("Ch5zZWNyZXRzL3YxL2F1ZGl0X3NlcnZpY2UucHJvdG8SCnNlY3JldHMudjEi1AEKCkF1ZGl0RXZlbnQSCwoDc2VxGAEgASgDEigKBHRpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhEKCXByaW5jaXBhbBgDIAEoCRIOCgZhY3Rpb24YBCABKAkSEQoJbmFtZXNwYWNlGAUgASgJEgwKBG5hbWUYBiABKAkSDwoHb3V0Y29tZRgHIAEoCRISCgpyZXF1ZXN0X2lkGAggASgJEhYKDnJlbW90ZV9hZGRyZXNzGAkgASgJEg4KBnJlYXNvbhgKIAEoCSLkAQoWTGlzdEF1ZGl0RXZlbnRzUmVxdWVzdBIRCgluYW1lc3BhY2UYASABKAkSEQoJcHJpbmNpcGFsGAIgASgJEg4KBmFjdGlvbhgDIAEoCRIPCgdvdXRjb21lGAQgASgJEi4KCnN0YXJ0X3RpbWUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiwKCGVuZF90aW1lGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIRCglwYWdlX3NpemUYByABKAUSEgoKcGFnZV90b2tlbhgIIAEoCSJaChdMaXN0QXVkaXRFdmVudHNSZXNwb25zZRImCgZldmVudHMYASADKAsyFi5zZWNyZXRzLnYxLkF1ZGl0RXZlbnQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIjwKFVZlcmlmeUF1ZGl0TG9nUmVxdWVzdBIOCgZhbmNob3IYASABKAkSEwoLcmVzZWFsX2hlYWQYAiABKAgihQEKFlZlcmlmeUF1ZGl0TG9nUmVzcG9uc2USCgoCb2sYASABKAgSDQoFY291bnQYAiABKAMSEgoKZmFpbGVkX3NlcRgDIAEoAxIPCgdwcm9ibGVtGAQgASgJEgwKBGhlYWQYBSABKAkSHQoVcmVwbGFjZWRfaGVhZF9wcm9ibGVtGAYgASgJMsMBCgxBdWRpdFNlcnZpY2USWgoPTGlzdEF1ZGl0RXZlbnRzEiIuc2VjcmV0cy52MS5MaXN0QXVkaXRFdmVudHNSZXF1ZXN0GiMuc2VjcmV0cy52MS5MaXN0QXVkaXRFdmVudHNSZXNwb25zZRJXCg5WZXJpZnlBdWRpdExvZxIhLnNlY3JldHMudjEuVmVyaWZ5QXVkaXRMb2dSZXF1ZXN0GiIuc2VjcmV0cy52MS5WZXJpZnlBdWRpdExvZ1Jlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp]);
 
 /**
  * AuditEvent is one audited action: who did what to which secret, and how it ended.
@@ -197,11 +197,24 @@ export const ListAuditEventsResponseSchema: GenMessage<ListAuditEventsResponse> 
   messageDesc(file_secrets_v1_audit_service, 2);
 
 /**
- * VerifyAuditLogRequest asks for a full verification.
+ * VerifyAuditLogRequest asks for a full verification, optionally against an anchor kept elsewhere.
  *
  * @generated from message secrets.v1.VerifyAuditLogRequest
  */
 export type VerifyAuditLogRequest = Message<"secrets.v1.VerifyAuditLogRequest"> & {
+  /**
+   * An earlier head "<seq>:<mac>" (from the audit file or an earlier verify): the chain must still hold record seq with exactly that MAC; empty for none.
+   *
+   * @generated from field: string anchor = 1;
+   */
+  anchor: string;
+
+  /**
+   * After investigating a head problem (or upgrading from a seald without a sealed head): when every record verifies, replace the stored head by one on the newest record; the replacement is audited.
+   *
+   * @generated from field: bool reseal_head = 2;
+   */
+  resealHead: boolean;
 };
 
 /**
@@ -244,6 +257,20 @@ export type VerifyAuditLogResponse = Message<"secrets.v1.VerifyAuditLogResponse"
    * @generated from field: string problem = 4;
    */
   problem: string;
+
+  /**
+   * The newest verified record as "<seq>:<mac>", an anchor to keep for a later verify; empty when the log is empty or not ok.
+   *
+   * @generated from field: string head = 5;
+   */
+  head: string;
+
+  /**
+   * With reseal_head: what was wrong with the head that was replaced; empty when nothing was.
+   *
+   * @generated from field: string replaced_head_problem = 6;
+   */
+  replacedHeadProblem: string;
 };
 
 /**
@@ -270,7 +297,7 @@ export const AuditService: GenService<{
     output: typeof ListAuditEventsResponseSchema;
   },
   /**
-   * VerifyAuditLog checks the whole chain and names the first record that fails.
+   * VerifyAuditLog checks the whole chain and its stored head, and names the first record that fails.
    *
    * @generated from rpc secrets.v1.AuditService.VerifyAuditLog
    */

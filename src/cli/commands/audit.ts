@@ -9,11 +9,23 @@ import {
   ListAuditEventsResponseSchema,
   VerifyAuditLogResponseSchema,
 } from "../../../gen/secrets/v1/audit_service_pb.js";
+import { formatAnchor, parseAnchor } from "../../auth/audit.js";
 import type { Cli } from "../command.js";
-import { CliError } from "../errors.js";
+import { CliError, UsageError } from "../errors.js";
 import { formatTime, writeMessageJson, writeTable } from "../output.js";
 import { collectPages, type PagingOptions, pagingOptions } from "../paging.js";
 import { parsePastTime } from "../parse.js";
+
+/** A usage error (exit code 2) for an anchor that is not <seq>:<mac>; the text otherwise. */
+function checkAnchor(text: string): string {
+  try {
+    return formatAnchor(parseAnchor("--anchor", text));
+  } catch {
+    throw new UsageError(
+      `--anchor: "${text}" is not <seq>:<mac> (a record's seq and its 64 hex digit MAC)`,
+    );
+  }
+}
 
 interface ListOptions extends PagingOptions {
   readonly namespace?: string;
@@ -85,12 +97,36 @@ export function auditCommands(program: Command, cli: Cli): void {
 
   audit
     .command("verify")
-    .description("check the whole chain; exit code 1 names the first record that fails")
-    .action(async (_o: unknown, cmd: Command) => {
+    .description(
+      "check the whole chain and its head; exit code 1 names the first record that fails",
+    )
+    .option(
+      "--anchor <seq:mac>",
+      "also require record <seq> with exactly this MAC (a head printed earlier, or an audit file line)",
+    )
+    .option(
+      "--reseal-head",
+      "when every record verifies, replace the stored head by one on the newest record (audited)",
+    )
+    .action(async (o: { anchor?: string; resealHead?: boolean }, cmd: Command) => {
       const ctx = cli.context(cmd);
-      const res = await ctx.client(AuditService).verifyAuditLog({});
+      const anchor = o.anchor === undefined ? "" : checkAnchor(o.anchor);
+      const res = await ctx
+        .client(AuditService)
+        .verifyAuditLog({ anchor, resealHead: o.resealHead === true });
       if (ctx.output === "json") writeMessageJson(ctx.io.stdout, VerifyAuditLogResponseSchema, res);
-      else if (res.ok) ctx.io.stdout.write(`audit log intact: ${res.count} records verified\n`);
+      else if (res.ok) {
+        const against = anchor === "" ? "" : `, anchor ${anchor.split(":")[0]} holds`;
+        ctx.io.stdout.write(`audit log intact: ${res.count} records verified${against}\n`);
+        // The head to keep elsewhere: a later verify --anchor with it shows whether records up
+        // to it were cut or rewritten since.
+        if (res.head !== "") ctx.io.stdout.write(`head: ${res.head}\n`);
+        if (o.resealHead) {
+          ctx.note(
+            `head resealed${res.replacedHeadProblem === "" ? "" : `; it was: ${res.replacedHeadProblem}`}`,
+          );
+        }
+      }
       if (!res.ok) {
         throw new CliError(
           `audit log verification failed at record ${res.failedSeq}: ${res.problem}`,
