@@ -8,4 +8,6 @@ import type { AuthenticatedPrincipal } from "./principal.js";
 /** An authenticated request. */
 export interface Caller extends RequestMeta {
   readonly principal: AuthenticatedPrincipal;
+  /** When the caller stops waiting (Date.now() time), if it said: store calls end by then. */
+  readonly deadline?: number;
 }

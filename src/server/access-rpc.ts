@@ -64,7 +64,7 @@ export function accessRpc(access: AccessUseCases): ServiceImpl<typeof AccessServ
   return {
     async createPrincipal(req, ctx) {
       const p = req.principal;
-      const created = await access.createPrincipal(callerOf(ctx.values), {
+      const created = await access.createPrincipal(callerOf(ctx), {
         name: p?.name ?? "",
         kind: kindFromProto(p?.kind ?? PrincipalKind.UNSPECIFIED),
         displayName: p?.displayName ?? "",
@@ -73,22 +73,22 @@ export function accessRpc(access: AccessUseCases): ServiceImpl<typeof AccessServ
     },
     async getPrincipal(req, ctx) {
       return {
-        principal: principalToProto(await access.getPrincipal(callerOf(ctx.values), req.name)),
+        principal: principalToProto(await access.getPrincipal(callerOf(ctx), req.name)),
       };
     },
     async listPrincipals(req, ctx) {
-      const page = await access.listPrincipals(callerOf(ctx.values), req);
+      const page = await access.listPrincipals(callerOf(ctx), req);
       return {
         principals: page.principals.map(principalToProto) as Principal[],
         nextPageToken: page.nextPageToken,
       };
     },
     async deletePrincipal(req, ctx) {
-      await access.deletePrincipal(callerOf(ctx.values), req.name);
+      await access.deletePrincipal(callerOf(ctx), req.name);
       return {};
     },
     async createToken(req, ctx) {
-      const { token, secret } = await access.createToken(callerOf(ctx.values), {
+      const { token, secret } = await access.createToken(callerOf(ctx), {
         principal: req.principal,
         description: req.description,
         expireTime: req.expireTime ? timestampDate(req.expireTime) : undefined,
@@ -97,17 +97,17 @@ export function accessRpc(access: AccessUseCases): ServiceImpl<typeof AccessServ
     },
     async listTokens(req, ctx) {
       return {
-        tokens: (await access.listTokens(callerOf(ctx.values), req.principal)).map(
+        tokens: (await access.listTokens(callerOf(ctx), req.principal)).map(
           tokenToProto,
         ) as Token[],
       };
     },
     async revokeToken(req, ctx) {
-      return { token: tokenToProto(await access.revokeToken(callerOf(ctx.values), req.id)) };
+      return { token: tokenToProto(await access.revokeToken(callerOf(ctx), req.id)) };
     },
     async grantRole(req, ctx) {
       const b = req.binding;
-      const binding = await access.grantRole(callerOf(ctx.values), {
+      const binding = await access.grantRole(callerOf(ctx), {
         principal: b?.principal ?? "",
         role: b?.role ?? "",
         namespace: b?.namespace ?? "",
@@ -116,7 +116,7 @@ export function accessRpc(access: AccessUseCases): ServiceImpl<typeof AccessServ
     },
     async revokeRole(req, ctx) {
       const b = req.binding;
-      await access.revokeRole(callerOf(ctx.values), {
+      await access.revokeRole(callerOf(ctx), {
         principal: b?.principal ?? "",
         role: b?.role ?? "",
         namespace: b?.namespace ?? "",
@@ -124,7 +124,7 @@ export function accessRpc(access: AccessUseCases): ServiceImpl<typeof AccessServ
       return {};
     },
     async listRoleBindings(req, ctx) {
-      const bindings = await access.listRoleBindings(callerOf(ctx.values), req);
+      const bindings = await access.listRoleBindings(callerOf(ctx), req);
       return { bindings: bindings.map(bindingToProto) as RoleBinding[] };
     },
   };

@@ -14,7 +14,7 @@ import { callerOf } from "./context.js";
 export function auditRpc(audit: AuditLog, guard: Guard): ServiceImpl<typeof AuditServiceDesc> {
   return {
     async listAuditEvents(req, ctx) {
-      await guard.require(callerOf(ctx.values), adminActions.auditRead, "");
+      await guard.require(callerOf(ctx), adminActions.auditRead, "");
       const page = await audit.list(
         {
           ...(req.namespace ? { namespace: req.namespace } : {}),
@@ -46,7 +46,7 @@ export function auditRpc(audit: AuditLog, guard: Guard): ServiceImpl<typeof Audi
       };
     },
     async verifyAuditLog(req, ctx) {
-      const caller = callerOf(ctx.values);
+      const caller = callerOf(ctx);
       // audit:read also covers resealing: only an admin binding ("*") holds it.
       await guard.require(caller, adminActions.auditRead, "");
       const anchor = req.anchor === "" ? undefined : parseAnchor("anchor", req.anchor);

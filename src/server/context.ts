@@ -21,9 +21,18 @@ export function contextValuesOf(request: RequestRecord): ContextValues {
   return values;
 }
 
-/** The authenticated caller of a handler; the interceptor guarantees it for protected services. */
-export function callerOf(values: ContextValues): Caller {
-  const caller = values.get(kCaller);
+/**
+ * The authenticated caller of a handler (the interceptor guarantees it for protected services),
+ * with the deadline the client set (grpc-timeout, Connect's timeout), so that the use cases bound
+ * their store calls by it. Only the deadline is read: the handler's signal would make the lean
+ * gRPC path build an AbortController per call.
+ */
+export function callerOf(ctx: {
+  readonly values: ContextValues;
+  timeoutMs(): number | undefined;
+}): Caller {
+  const caller = ctx.values.get(kCaller);
   if (!caller) throw new Error("no authenticated caller in context: is the service protected?");
-  return caller;
+  const left = ctx.timeoutMs();
+  return left === undefined ? caller : { ...caller, deadline: Date.now() + left };
 }

@@ -27,7 +27,7 @@ function jobToProto(job: RewrapJobState) {
 export function keysRpc(keys: KeyUseCases): ServiceImpl<typeof KeysService> {
   return {
     async getKeyStatus(_req, ctx) {
-      const status = await keys.status(callerOf(ctx.values));
+      const status = await keys.status(callerOf(ctx));
       return {
         activeKeyId: status.activeKeyId,
         keys: status.keys.map((k) => ({
@@ -43,10 +43,10 @@ export function keysRpc(keys: KeyUseCases): ServiceImpl<typeof KeysService> {
       };
     },
     async startRewrap(_req, ctx) {
-      return { rewrap: jobToProto(await keys.startRewrap(callerOf(ctx.values))) };
+      return { rewrap: jobToProto(await keys.startRewrap(callerOf(ctx))) };
     },
     async rotatePublicKey(req, ctx) {
-      const r = await keys.rotatePublicKey(callerOf(ctx.values), req.namespace);
+      const r = await keys.rotatePublicKey(callerOf(ctx), req.namespace);
       return {
         keyId: r.current.keyId,
         publicKey: encodeStandardBase64(r.current.publicKey),

@@ -106,7 +106,7 @@ export function secretsRpc(secrets: SecretUseCases): ServiceImpl<typeof SecretsS
       try {
         return {
           secret: toProto(
-            await withFieldPrefix("secret.", () => secrets.create(callerOf(ctx.values), input)),
+            await withFieldPrefix("secret.", () => secrets.create(callerOf(ctx), input)),
           ),
         };
       } finally {
@@ -114,14 +114,14 @@ export function secretsRpc(secrets: SecretUseCases): ServiceImpl<typeof SecretsS
       }
     },
     async getSecret(req, ctx) {
-      return { secret: toProto(await secrets.get(callerOf(ctx.values), req.namespace, req.name)) };
+      return { secret: toProto(await secrets.get(callerOf(ctx), req.namespace, req.name)) };
     },
     async listSecrets(req, ctx) {
       const labels = selector("label_selector", () => parseLabelSelector(req.labelSelector));
       const fields = selector("field_selector", () =>
         parseFieldSelector(req.fieldSelector, selectableFields),
       );
-      const page = await secrets.list(callerOf(ctx.values), {
+      const page = await secrets.list(callerOf(ctx), {
         namespace: req.namespace,
         labels,
         fields,
@@ -134,7 +134,7 @@ export function secretsRpc(secrets: SecretUseCases): ServiceImpl<typeof SecretsS
       const input = fromProto(req.secret);
       try {
         const updated = await withFieldPrefix("secret.", () =>
-          secrets.update(callerOf(ctx.values), input, {
+          secrets.update(callerOf(ctx), input, {
             expectedResourceVersion: req.expectedResourceVersion,
             allowMissing: req.allowMissing,
           }),
@@ -145,17 +145,12 @@ export function secretsRpc(secrets: SecretUseCases): ServiceImpl<typeof SecretsS
       }
     },
     async deleteSecret(req, ctx) {
-      await secrets.delete(
-        callerOf(ctx.values),
-        req.namespace,
-        req.name,
-        req.expectedResourceVersion,
-      );
+      await secrets.delete(callerOf(ctx), req.namespace, req.name, req.expectedResourceVersion);
       return {};
     },
     async decryptSecrets(req, ctx) {
       const results = await secrets.decrypt(
-        callerOf(ctx.values),
+        callerOf(ctx),
         req.namespace,
         req.names,
         Number(req.version),
@@ -180,7 +175,7 @@ export function secretsRpc(secrets: SecretUseCases): ServiceImpl<typeof SecretsS
       return { results: out };
     },
     async getPublicKey(req, ctx) {
-      const key = await secrets.getPublicKey(callerOf(ctx.values), req.namespace);
+      const key = await secrets.getPublicKey(callerOf(ctx), req.namespace);
       return { keyId: key.keyId, publicKey: encodeStandardBase64(key.publicKey) };
     },
   };

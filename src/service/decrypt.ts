@@ -11,6 +11,7 @@ import { secretActions } from "../auth/principal.js";
 import { DecryptionError, openValue } from "../crypto/envelope.js";
 import type { KeyRing } from "../crypto/keyring.js";
 import type { SecretValue } from "../crypto/secret-value.js";
+import { boundsOf } from "../domain/deadline.js";
 import { MalformedRecordError, Violations } from "../domain/errors.js";
 import { type SecretRecord, systemKeeper } from "../domain/secret.js";
 import type { ExternalKeepers, SecretStore, SecretsObserver } from "./ports.js";
@@ -160,7 +161,7 @@ export class Decryptor {
     name: string,
     version: number,
   ): Promise<Decrypted> {
-    const record = await this.o.store.get(namespace, name);
+    const record = await this.o.store.get(namespace, name, boundsOf(caller));
     if (!record) {
       // A caller who may read the namespace can list its names anyway and is told "not found".
       // To one who may not, a missing name answers as one it is not a decrypter of does, so the
@@ -170,7 +171,7 @@ export class Decryptor {
     const specific = authorize(caller.principal, secretActions.decrypt, namespace, name, record);
     if (!specific.allowed) return denied(specific.reason);
     return record.keeper === systemKeeper
-      ? this.openSealed(namespace, name, record, version)
+      ? this.openSealed(caller, namespace, name, record, version)
       : this.resolveExternal(namespace, record, version);
   }
 
@@ -192,6 +193,7 @@ export class Decryptor {
 
   /** A value seald sealed: the current one from the head, an older one from the kept history. */
   private async openSealed(
+    caller: Caller,
     namespace: string,
     name: string,
     record: SecretRecord,
@@ -201,7 +203,7 @@ export class Decryptor {
     const envelope =
       wanted === record.version
         ? record.envelope
-        : await this.o.store.getVersion(record.uid, wanted, record.version);
+        : await this.o.store.getVersion(record.uid, wanted, record.version, boundsOf(caller));
     if (!envelope) return missing(`version ${wanted} not kept`);
     try {
       // Bound to the name asked for: a record that claims to be another secret does not open.

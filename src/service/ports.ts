@@ -4,6 +4,7 @@
  * plain records), the resolver of external keepers, and the observer metrics come through.
  */
 import type { SecretValue } from "../crypto/secret-value.js";
+import type { CallBounds } from "../domain/deadline.js";
 import type { Envelope, NamespaceKeyPair } from "../domain/sealed.js";
 import type { SecretRecord } from "../domain/secret.js";
 import type { FieldRequirement, LabelRequirement } from "../domain/selector.js";
@@ -33,27 +34,35 @@ export interface DamagedSecret {
   readonly name: string;
 }
 
+/**
+ * The storage the secrets use cases need. Every method's optional last argument bounds the call
+ * by the caller's deadline (the implementation's wrapper reads it; see src/store/deadline.ts).
+ */
 export interface SecretStore {
   /** Stores a new secret; "exists" when (namespace, name) is taken. */
-  create(record: SecretRecord): Promise<"created" | "exists">;
+  create(record: SecretRecord, bounds?: CallBounds): Promise<"created" | "exists">;
   /**
    * The secret's head. Throws MalformedRecordError (domain/errors.ts) when the stored head does
    * not have the stored shape or its integrity MAC does not hold: a damaged head spoils only
    * the calls that name it.
    */
-  get(namespace: string, name: string): Promise<SecretRecord | undefined>;
+  get(namespace: string, name: string, bounds?: CallBounds): Promise<SecretRecord | undefined>;
   /**
    * Records in (namespace, name) order; the selectors are evaluated by the database. A damaged
    * head is returned as a DamagedSecret in its place, so paging past it stays exact.
    */
-  list(query: ListQuery): Promise<(SecretRecord | DamagedSecret)[]>;
+  list(query: ListQuery, bounds?: CallBounds): Promise<(SecretRecord | DamagedSecret)[]>;
   /**
    * Replaces `previous` with `next` if the stored resource version still equals
    * previous.resourceVersion. When the value changes (next.version > previous.version), the
    * previous sealed value is kept in the history first, and history older than the retention
    * limit is pruned afterwards.
    */
-  update(previous: SecretRecord, next: SecretRecord): Promise<"updated" | "conflict">;
+  update(
+    previous: SecretRecord,
+    next: SecretRecord,
+    bounds?: CallBounds,
+  ): Promise<"updated" | "conflict">;
   /**
    * Deletes the secret and its whole history (a damaged head too); with an expected resource
    * version, only if it still matches. Undefined when there was none.
@@ -62,13 +71,19 @@ export interface SecretStore {
     namespace: string,
     name: string,
     expectedResourceVersion?: string,
+    bounds?: CallBounds,
   ): Promise<"deleted" | "conflict" | undefined>;
   /**
    * A kept older sealed value of the secret with this uid, whose current version is `current`:
    * nothing outside the kept window, even where pruning it was missed (a crash, or a lowered
    * limit). Throws MalformedRecordError for a damaged history record.
    */
-  getVersion(uid: string, version: number, current: number): Promise<Envelope | undefined>;
+  getVersion(
+    uid: string,
+    version: number,
+    current: number,
+    bounds?: CallBounds,
+  ): Promise<Envelope | undefined>;
 
   /** The namespace's sealing key pair, if one was created. */
   getNamespaceKey(namespace: string): Promise<NamespaceKeyPair | undefined>;

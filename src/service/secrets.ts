@@ -14,6 +14,7 @@ import { sealValue } from "../crypto/envelope.js";
 import type { KeyRing } from "../crypto/keyring.js";
 import { openSealedValue, SealedBoxError } from "../crypto/sealed-box.js";
 import type { SecretValue } from "../crypto/secret-value.js";
+import { boundsOf } from "../domain/deadline.js";
 import {
   alreadyExists,
   conflict,
@@ -133,7 +134,7 @@ export class SecretUseCases {
   async create(caller: Caller, input: SecretInput, rules?: DialectRules): Promise<SecretView> {
     await this.guard.require(caller, secretActions.create, input.namespace, input.name);
     const record = await this.newRecord(caller, input, rules);
-    if ((await this.store.create(record)) === "exists") {
+    if ((await this.store.create(record, boundsOf(caller))) === "exists") {
       await this.audit(caller, "create", input, "conflict", "name taken");
       throw alreadyExists("secret", input.name);
     }
@@ -144,7 +145,7 @@ export class SecretUseCases {
   /** Reads a secret's metadata. */
   async get(caller: Caller, namespace: string, name: string): Promise<SecretView> {
     await this.guard.require(caller, secretActions.read, namespace, name);
-    const record = await this.store.get(namespace, name);
+    const record = await this.store.get(namespace, name, boundsOf(caller));
     if (!record) throw notFound("secret", name);
     return view(record);
   }
@@ -171,13 +172,10 @@ export class SecretUseCases {
     if (after && query.namespace !== "" && after.namespace !== query.namespace) {
       throw invalid([{ field: "page_token", message: "was issued for another namespace" }]);
     }
-    const found = await this.store.list({
-      namespaces,
-      labels: query.labels,
-      fields: query.fields,
-      after,
-      limit: limit + 1,
-    });
+    const found = await this.store.list(
+      { namespaces, labels: query.labels, fields: query.fields, after, limit: limit + 1 },
+      boundsOf(caller),
+    );
     const page = found.slice(0, limit);
     const last = page.at(-1);
     const secrets: SecretView[] = [];
@@ -210,12 +208,12 @@ export class SecretUseCases {
     await this.guard.require(caller, secretActions.write, input.namespace, input.name);
     const expected = options.expectedResourceVersion ?? "";
     for (let attempt = 0; attempt < updateAttempts; attempt++) {
-      const previous = await this.store.get(input.namespace, input.name);
+      const previous = await this.store.get(input.namespace, input.name, boundsOf(caller));
       if (!previous) {
         if (!options.allowMissing) throw notFound("secret", input.name);
         await this.guard.require(caller, secretActions.create, input.namespace, input.name);
         const record = await this.newRecord(caller, input, options.rules);
-        if ((await this.store.create(record)) === "created") {
+        if ((await this.store.create(record, boundsOf(caller))) === "created") {
           await this.audit(caller, "create", input, "success", `version ${record.version}`);
           return view(record);
         }
@@ -228,7 +226,7 @@ export class SecretUseCases {
       }
       const merged = options.replace ? keeping(previous, input, options.replace) : input;
       const next = await this.nextRecord(caller, previous, merged, options.rules);
-      if ((await this.store.update(previous, next)) === "updated") {
+      if ((await this.store.update(previous, next, boundsOf(caller))) === "updated") {
         await this.audit(caller, "write", input, "success", `version ${next.version}`);
         return view(next);
       }
@@ -245,7 +243,12 @@ export class SecretUseCases {
     expectedResourceVersion = "",
   ): Promise<void> {
     await this.guard.require(caller, secretActions.delete, namespace, name);
-    const deleted = await this.store.delete(namespace, name, expectedResourceVersion || undefined);
+    const deleted = await this.store.delete(
+      namespace,
+      name,
+      expectedResourceVersion || undefined,
+      boundsOf(caller),
+    );
     if (deleted === "conflict") throw this.conflictOn(name);
     if (!deleted) throw notFound("secret", name);
     await this.guard.record(caller, secretActions.delete, namespace, name, "success");

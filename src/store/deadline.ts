@@ -2,11 +2,10 @@
  * How long a store call may take. Every call through `translatingOutages` (unavailable.ts) is
  * bounded by the database timeout (SEALD_DB_TIMEOUT); a caller that knows its own deadline
  * passes a CallBounds as the call's last argument, and the call then ends at whichever comes
- * first. Nothing here imports the driver or the transport, so the per-request context of the
- * service layer can carry a CallBounds down unchanged. To adopt it, a store interface adds
- * `bounds?: CallBounds` after all its other parameters, and callers pass `undefined` for the
- * optional ones they omit (the wrapper looks only at the last argument). Batched work shared by
- * several requests (the audit log's appends) should keep to the database timeout alone.
+ * first. The secret store's interface takes `bounds?: CallBounds` after all its other
+ * parameters (callers pass `undefined` for the optional ones they omit: the wrapper looks only at
+ * the last argument), and the secrets use cases pass their caller's. Batched work shared by
+ * several requests (the audit log's appends) keeps to the database timeout alone.
  * Cost: about 2 us per store call (setTimeout, clearTimeout and one promise), measured with
  * 200,000 calls of a store that answers at once.
  *
@@ -17,29 +16,7 @@
  * The driver's stage timeouts keep the abandoned work short and free its connection; the race
  * answers the caller on time.
  */
-
-/** The caller's limits for a store call: a deadline, cancellation, or both. */
-export class CallBounds {
-  /**
-   * @param deadline Date.now() time after which the caller no longer wants the answer.
-   * @param signal aborted when the caller goes away (its reason is the error the call fails with).
-   */
-  constructor(
-    readonly deadline?: number,
-    readonly signal?: AbortSignal,
-  ) {}
-
-  /**
-   * Bounds from a Connect HandlerContext (or anything shaped like one). Only the deadline is
-   * taken: reading `signal` makes the lean gRPC path create an AbortController per call, which
-   * its profile showed to cost; pass `new CallBounds(deadline, ctx.signal)` where
-   * cancellation matters more than that.
-   */
-  static fromContext(ctx: { timeoutMs(): number | undefined }): CallBounds | undefined {
-    const left = ctx.timeoutMs();
-    return left === undefined ? undefined : new CallBounds(Date.now() + left);
-  }
-}
+import type { CallBounds } from "../domain/deadline.js";
 
 /** Says which bound ended a call, so the caller can tell a slow database from its own deadline. */
 export type Expired = "database timeout" | "caller deadline";

@@ -22,8 +22,9 @@ import {
   MongoServerSelectionError,
   MongoTopologyClosedError,
 } from "mongodb";
+import { CallBounds } from "../domain/deadline.js";
 import { DomainError } from "../domain/errors.js";
-import { bounded, CallBounds, type Expired } from "./deadline.js";
+import { bounded, type Expired } from "./deadline.js";
 
 /** Driver errors without an exported class: a pool checkout that timed out or hit a closed pool. */
 const unavailableNames = new Set(["MongoWaitQueueTimeoutError", "MongoPoolClosedError"]);

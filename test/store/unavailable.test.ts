@@ -1,7 +1,7 @@
 import { MongoNetworkTimeoutError, MongoServerSelectionError } from "mongodb";
 import { describe, expect, it } from "vitest";
+import { CallBounds } from "../../src/domain/deadline.js";
 import { DomainError } from "../../src/domain/errors.js";
-import { CallBounds } from "../../src/store/deadline.js";
 import { isDatabaseUnavailable, translatingOutages } from "../../src/store/unavailable.js";
 
 /** A store whose calls never settle, as with a database that stalls. */
