@@ -73,9 +73,10 @@ async function startSeald(dataDir: string, token: string): Promise<Running> {
       SEALD_MASTER_KEYS: `fuzz:${randomBytes(32).toString("base64")}`,
       SEALD_BOOTSTRAP_TOKEN: token,
       SEALD_LOG_LEVEL: "info",
-      // The fuzzer sends wrong credentials on purpose (ignored_auth); a refused address would
-      // turn every later answer into 429.
+      // The fuzzer sends wrong and missing credentials on purpose (ignored_auth); a refused
+      // address would turn every later answer into 429.
       SEALD_AUTH_MAX_FAILURES: "1000000",
+      SEALD_AUTH_MAX_ANONYMOUS: "1000000",
     },
     stdio: ["ignore", "pipe", "pipe"],
   });
