@@ -5,7 +5,7 @@
  */
 import type { SecretValue } from "../crypto/secret-value.js";
 import type { FieldViolation, Violations } from "../domain/errors.js";
-import { systemKeeper } from "../domain/secret.js";
+import { type SecretRecord, systemKeeper } from "../domain/secret.js";
 import { checkObjectName, checkPrincipalName, checkText } from "./validation.js";
 
 /** The value sent with a write: plaintext, or a box sealed for the namespace's public key. */
@@ -13,19 +13,14 @@ export type ValueInput =
   | { readonly kind: "plaintext"; readonly value: SecretValue }
   | { readonly kind: "sealed"; readonly keyId: string; readonly box: string };
 
-/** What a create or update carries; field paths in errors use these names. */
-export interface SecretInput {
-  readonly namespace: string;
-  readonly name: string;
-  readonly labels: Readonly<Record<string, string>>;
-  readonly annotations: Readonly<Record<string, string>>;
-  readonly description: string;
-  readonly decrypters: readonly string[];
-  /** Empty means "system". */
-  readonly keeper: string;
-  readonly ref: string;
-  readonly value: ValueInput | undefined;
-}
+/**
+ * What a create or update carries: the record's writable fields (a keeper of "" means "system")
+ * and the value, if one is sent. Field paths in errors use these names.
+ */
+export type SecretInput = Pick<
+  SecretRecord,
+  "namespace" | "name" | "labels" | "annotations" | "description" | "decrypters" | "keeper" | "ref"
+> & { readonly value: ValueInput | undefined };
 
 /**
  * Rules that one wire dialect adds to a write (Grafana's 25-character description). They run with
