@@ -574,6 +574,9 @@ export function mongoSecretStore(
       for (const id of await secrets.distinct("macKeyId")) if (typeof id === "string") ids.add(id);
       for (const id of await keys.distinct("wrapped.kekId"))
         if (typeof id === "string") ids.add(id);
+      // A previous key pair is still accepted during its grace period: its master key stays too.
+      for (const id of await keys.distinct("previous.wrapped.kekId"))
+        if (typeof id === "string") ids.add(id);
       return [...ids].sort();
     },
   };

@@ -280,7 +280,7 @@ export class MemorySecretStore implements SecretStore {
   }
 
   async kekIdsInUse(): Promise<string[]> {
-    // As the MongoDB store counts them: heads, history, and each namespace's current key pair.
+    // As the MongoDB store counts them: heads, history, and each namespace's key pairs.
     const ids = new Set<string>();
     for (const { record: r, mac } of this.heads.values()) {
       if (r.envelope) ids.add(r.envelope.kekId);
@@ -288,7 +288,10 @@ export class MemorySecretStore implements SecretStore {
       ids.add(mac.keyId);
     }
     for (const kept of this.history.values()) for (const e of kept.values()) ids.add(e.kekId);
-    for (const entry of this.keys.values()) ids.add(entry.pair.wrappedPrivateKey.kekId);
+    for (const entry of this.keys.values()) {
+      ids.add(entry.pair.wrappedPrivateKey.kekId);
+      if (entry.previous) ids.add(entry.previous.pair.wrappedPrivateKey.kekId);
+    }
     return [...ids].sort(byString);
   }
 

@@ -288,6 +288,9 @@ export function secretStoreContract(
       await store.create(secret("ns", "b", { keeper: "env", ref: "APP_X", envelope: undefined }));
       await store.putNamespaceKeyIfAbsent(keyPair("ns", 1, "k3"));
       expect(await store.kekIdsInUse()).toEqual(["k0", "k2", "k3", "m1"]);
+      // A rotated-out namespace key still accepted in its grace period keeps its master key.
+      await store.rotateNamespaceKey(keyPair("ns", 2, "k4"), later(1000));
+      expect(await store.kekIdsInUse()).toEqual(["k0", "k2", "k3", "k4", "m1"]);
     });
   });
 }
