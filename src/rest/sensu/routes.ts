@@ -180,7 +180,12 @@ const secretPaths = {
   // The domain names "value" when a write would turn a reference into a sealed value.
   value: "spec.provider",
 };
-const providerPaths = { name: "metadata.name", type: "type" };
+const providerPaths = {
+  name: "metadata.name",
+  type: "type",
+  labels: "metadata.labels",
+  annotations: "metadata.annotations",
+};
 /** A list's `continue` parameter is the use cases' page token. */
 const listPaths = { page_token: "continue" };
 
@@ -285,7 +290,7 @@ async function deleteSecret(ctx: Context): Promise<void> {
 // --- providers -------------------------------------------------------------------------------
 
 async function listProviders(ctx: Context): Promise<void> {
-  const names = selectors(() =>
+  const { names, labels } = selectors(() =>
     providerRequirements(ctx.query.getAll("labelSelector"), ctx.query.getAll("fieldSelector")),
   );
   const { items, nextPageToken } = await listing(() =>
@@ -293,7 +298,12 @@ async function listProviders(ctx: Context): Promise<void> {
       limitOf(ctx.query),
       ctx.query.get("continue") ?? "",
       async (pageToken, pageSize) => {
-        const page = await ctx.deps.providers.list(ctx.caller, { names, pageToken, pageSize });
+        const page = await ctx.deps.providers.list(ctx.caller, {
+          names,
+          labels,
+          pageToken,
+          pageSize,
+        });
         return { items: page.providers, nextPageToken: page.nextPageToken };
       },
     ),
