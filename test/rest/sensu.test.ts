@@ -823,6 +823,51 @@ describe("Sensu secrets API", () => {
       expect(after?.description).toBe("set over RPC");
       expect(after?.decrypters).toEqual(["billing"]);
     });
+
+    it("DELETE deletes a sealed secret with its history, as in Sensu, given the delete permission", async () => {
+      await rpc().createSecret({
+        secret: {
+          namespace: ns,
+          name: "doomed",
+          decrypters: ["billing"],
+          value: { kind: { case: "plaintext", value: "first" } },
+        },
+      });
+      const got = (await rpc().getSecret({ namespace: ns, name: "doomed" })).secret;
+      await rpc().updateSecret({
+        secret: {
+          namespace: ns,
+          name: "doomed",
+          decrypters: ["billing"],
+          value: { kind: { case: "plaintext", value: "second" } },
+        },
+        expectedResourceVersion: got?.resourceVersion ?? "",
+      });
+      const uid = got?.uid ?? "";
+      const versions = () =>
+        mongo
+          .db(database)
+          .collection(collections.secretVersions)
+          .countDocuments({ _id: { $regex: `^${uid}/` } } as never);
+      expect(await versions()).toBeGreaterThan(0);
+      // Neither a decrypter of the namespace nor an editor of another may delete it.
+      for (const who of ["billing", "outsider"]) {
+        const refused = await call("DELETE", secret(ns, "doomed"), { auth: as(who) });
+        expect(refused.status, who).toBe(403);
+      }
+      const opened = await rpc(tokens.billing).decryptSecrets({ namespace: ns, names: ["doomed"] });
+      expect(opened.results.doomed?.result).toEqual({ case: "value", value: "second" });
+      // An editor of the namespace may: the value and every kept older value are gone.
+      expect((await call("DELETE", secret(ns, "doomed"), { auth: as("ed") })).status).toBe(204);
+      expect((await call("GET", secret(ns, "doomed"), { auth: as("ed") })).status).toBe(404);
+      const after = await rpc(tokens.billing).decryptSecrets({
+        namespace: ns,
+        names: ["doomed"],
+        version: 1n,
+      });
+      expect(after.results.doomed?.result.case).toBe("error");
+      expect(await versions()).toBe(0);
+    });
   });
 
   describe("bad input", () => {

@@ -20,6 +20,8 @@
  *   exist is 400: create sealed secrets where a value can be sent.
  * - A PUT naming another provider over a sealed secret is 400 (the domain refuses to switch
  *   between a sealed value and a reference), so no Sensu PUT can destroy a sealed value.
+ * - A DELETE does delete, a sealed secret too, with its history: Sensu's meaning, which sensuctl
+ *   and the Ansible collection rely on; the delete permission is what guards the value.
  * - A PUT replaces what Sensu carries (labels, annotations, provider, id) and keeps what it does
  *   not (description, decrypters); the read-modify-write is a compare-and-set on the resource
  *   version, retried on a lost race, so a concurrent RPC update is never silently undone.
