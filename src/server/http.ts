@@ -24,7 +24,7 @@ import type { Logger } from "../log.js";
 import { grafanaPrefix, grafanaRoutes } from "../rest/grafana/routes.js";
 import { openapiDialectOf, openapiDocument } from "../rest/openapi.js";
 import { restRouteTemplate } from "../rest/route-label.js";
-import { sensuPrefix, sensuRoutes } from "../rest/sensu/routes.js";
+import { sensuRoutes, sensuServes } from "../rest/sensu/routes.js";
 import type { ProviderUseCases } from "../service/providers.js";
 import { contextValuesOf } from "./context.js";
 import { answerDecodeFailuresAsInvalid } from "./decode-errors.js";
@@ -110,9 +110,14 @@ export function createHandler(deps: HandlerDeps): Handlers {
       logRequest(deps, { request, protocol: "grpc", method: "POST", route, status, started });
     },
   });
-  const dialects: [string, string, RouteHandler][] = [
-    ["sensu", sensuPrefix, sensuRoutes(deps)],
-    ["grafana", grafanaPrefix, grafanaRoutes(deps)],
+  // Grafana's exact prefix first, then Sensu's, which takes every other path under /api/.
+  const dialects: [string, (path: string) => boolean, RouteHandler][] = [
+    [
+      "grafana",
+      (path) => path === grafanaPrefix || path.startsWith(`${grafanaPrefix}/`),
+      grafanaRoutes(deps),
+    ],
+    ["sensu", sensuServes, sensuRoutes(deps)],
   ];
   const rpcPaths = new Set(
     servedServices.flatMap((service) =>
@@ -159,8 +164,8 @@ export function createHandler(deps: HandlerDeps): Handlers {
       send(res, 200, openapiDocument(openapi), { "content-type": "application/json" });
       return;
     }
-    for (const [dialect, prefix, routes] of dialects) {
-      if (path === prefix || path.startsWith(`${prefix}/`)) {
+    for (const [dialect, serves, routes] of dialects) {
+      if (serves(path)) {
         protocol = dialect;
         route = `${req.method} ${restRouteTemplate(path)}`;
         return routes(req, res, request);

@@ -15,7 +15,9 @@ import { adminActions } from "../auth/principal.js";
 import type { SecretValue } from "../crypto/secret-value.js";
 import { notFound, Violations } from "../domain/errors.js";
 import { pageSize, pageTokenCodec } from "../domain/paging.js";
+import type { LabelRequirement } from "../domain/selector.js";
 import type { ExternalKeepers } from "./ports.js";
+import { checkLabels, defaultLimits } from "./secret-rules.js";
 import { checkObjectName } from "./validation.js";
 
 /** The provider types seald can resolve. */
@@ -32,6 +34,9 @@ const reservedNames = new Set(["system"]);
 export interface ProviderRecord {
   readonly name: string;
   readonly type: ProviderType;
+  /** Labels and annotations, as every Sensu resource has (sensuctl adds `sensu.io/managed_by`). */
+  readonly labels: Readonly<Record<string, string>>;
+  readonly annotations: Readonly<Record<string, string>>;
   readonly createTime: Date;
   readonly updateTime: Date;
   /** Empty for the default provider, which nobody created. */
@@ -39,7 +44,7 @@ export interface ProviderRecord {
   readonly updatedBy: string;
 }
 
-/** A requirement on the provider's name (the only selectable field). */
+/** A requirement on the provider's name (its one selectable field besides its labels). */
 export interface ProviderRequirement {
   readonly op: "=" | "!=" | "in" | "notin" | "matches";
   readonly values: readonly string[];
@@ -47,6 +52,8 @@ export interface ProviderRequirement {
 
 export interface ProviderQuery {
   readonly names: readonly ProviderRequirement[];
+  /** Requirements on the labels, with the secrets' semantics (a missing label passes `!=`). */
+  readonly labels: readonly LabelRequirement[];
   /** Start after this name (keyset paging). */
   readonly after: string | undefined;
   readonly limit: number;
@@ -76,6 +83,8 @@ const providersPageToken = pageTokenCodec(
 export interface ProviderInput {
   readonly name: string;
   readonly type: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly annotations: Readonly<Record<string, string>>;
 }
 
 /** Providers over a store; also the resolver of every keeper other than "system". */
@@ -95,6 +104,7 @@ export class ProviderUseCases implements ExternalKeepers {
     _caller: Caller,
     query: {
       readonly names: readonly ProviderRequirement[];
+      readonly labels: readonly LabelRequirement[];
       readonly pageToken: string;
       readonly pageSize: number;
     },
@@ -104,7 +114,12 @@ export class ProviderUseCases implements ExternalKeepers {
     const after = query.pageToken
       ? providersPageToken.decode("page_token", query.pageToken)
       : undefined;
-    const found = await this.store.list({ names: query.names, after, limit: limit + 1 });
+    const found = await this.store.list({
+      names: query.names,
+      labels: query.labels,
+      after,
+      limit: limit + 1,
+    });
     const page = found.slice(0, limit);
     const last = page.at(-1);
     return {
@@ -121,7 +136,7 @@ export class ProviderUseCases implements ExternalKeepers {
     return record;
   }
 
-  /** Creates or replaces a provider. */
+  /** Creates or replaces a provider; labels and annotations follow the secrets' rules. */
   async put(caller: Caller, input: ProviderInput): Promise<"created" | "updated"> {
     await this.guard.require(caller, adminActions.keysWrite, "", input.name);
     const v = new Violations();
@@ -135,12 +150,16 @@ export class ProviderUseCases implements ExternalKeepers {
         `unsupported provider type "${input.type}"; supported: ${supportedProviderTypes.join(", ")}`,
       );
     }
+    // The secrets' rules and default limits, so a label valid on a secret is valid here too.
+    checkLabels(v, input, defaultLimits);
     v.throwIfAny();
     await this.ensureDefaults();
     const now = this.now();
     const outcome = await this.store.put({
       name: input.name,
       type: input.type as ProviderType,
+      labels: { ...input.labels },
+      annotations: { ...input.annotations },
       createTime: now,
       updateTime: now,
       createdBy: caller.principal.name,
@@ -197,6 +216,8 @@ export class ProviderUseCases implements ExternalKeepers {
     this.defaults ??= this.store
       .insertIfAbsent({
         ...defaultProvider,
+        labels: {},
+        annotations: {},
         createTime: this.now(),
         updateTime: this.now(),
         createdBy: "",

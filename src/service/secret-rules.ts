@@ -65,8 +65,7 @@ export function checkSecretWrite(
   for (const r of rules?.(input, creating) ?? []) v.add(r.field, r.message);
   checkObjectName(v, "namespace", input.namespace);
   checkObjectName(v, "name", input.name);
-  checkMap(v, "labels", input.labels, limits.maxLabels, 1024);
-  checkMap(v, "annotations", input.annotations, limits.maxAnnotations, 16384);
+  checkLabels(v, input, limits);
   checkText(v, "description", input.description, 1024);
   if (input.decrypters.length > limits.maxDecrypters) {
     v.add("decrypters", `at most ${limits.maxDecrypters} decrypters`);
@@ -98,6 +97,19 @@ export function checkValueSize(v: Violations, size: number, limits: SecretLimits
   else if (size > limits.maxValueBytes) {
     v.add("value", `is ${size} bytes, more than the limit of ${limits.maxValueBytes}`);
   }
+}
+
+/** The one rule of labels and annotations, for secrets and providers alike. */
+export function checkLabels(
+  v: Violations,
+  input: {
+    readonly labels: Readonly<Record<string, string>>;
+    readonly annotations: Readonly<Record<string, string>>;
+  },
+  limits: Pick<SecretLimits, "maxLabels" | "maxAnnotations">,
+): void {
+  checkMap(v, "labels", input.labels, limits.maxLabels, 1024);
+  checkMap(v, "annotations", input.annotations, limits.maxAnnotations, 16384);
 }
 
 function checkMap(

@@ -3,9 +3,13 @@
  * (so every lookup is an `_id` equality, which FerretDB v1 pushes down to SQLite, and `_id` order
  * is name order for keyset paging). A deleted provider stays as a tombstone (`deleted: true`), so
  * that the default provider, created when absent, is not brought back after an operator deleted
- * it. Every write is one single-document operation.
+ * it. Every write is one single-document operation. Labels and annotations are stored as the
+ * secrets' are (see secret-store.ts): {k, v} pairs, since keys such as "sensu.io/managed_by" may
+ * not be field names, and flat `labelKeys` / `labelPairs` ("k=v") copies that selectors query.
+ * A document written before providers had labels has none of these fields: it reads as empty.
  */
 import type { Db, Filter } from "mongodb";
+import type { LabelRequirement } from "../domain/selector.js";
 import type {
   ProviderRecord,
   ProviderRequirement,
@@ -15,9 +19,18 @@ import type {
 import { isDuplicateKey } from "./access-store.js";
 import { collections } from "./schema.js";
 
+interface Pair {
+  k: string;
+  v: string;
+}
+
 interface ProviderDoc {
   _id: string;
   type: string;
+  labels?: Pair[];
+  labelKeys?: string[];
+  labelPairs?: string[];
+  annotations?: Pair[];
   deleted: boolean;
   createTime: Date;
   updateTime: Date;
@@ -25,10 +38,19 @@ interface ProviderDoc {
   updatedBy: string;
 }
 
+const pairs = (m: Readonly<Record<string, string>>): Pair[] =>
+  Object.entries(m).map(([k, v]) => ({ k, v }));
+const map = (p: Pair[] | undefined): Record<string, string> =>
+  Object.fromEntries((p ?? []).map(({ k, v }) => [k, v]));
+
 function toDoc(r: ProviderRecord): ProviderDoc {
   return {
     _id: r.name,
     type: r.type,
+    labels: pairs(r.labels),
+    labelKeys: Object.keys(r.labels).sort(),
+    labelPairs: Object.entries(r.labels).map(([k, v]) => `${k}=${v}`),
+    annotations: pairs(r.annotations),
     deleted: false,
     createTime: r.createTime,
     updateTime: r.updateTime,
@@ -41,6 +63,8 @@ function fromDoc(d: ProviderDoc): ProviderRecord {
   return {
     name: d._id,
     type: d.type as ProviderType,
+    labels: map(d.labels),
+    annotations: map(d.annotations),
     createTime: d.createTime,
     updateTime: d.updateTime,
     createdBy: d.createdBy,
@@ -69,6 +93,30 @@ function nameFilter(r: ProviderRequirement): Filter<ProviderDoc> {
   }
 }
 
+/** The same translation as the secrets' label selectors, over the same encoding. */
+function labelFilter(r: LabelRequirement): Filter<ProviderDoc> {
+  const encoded = r.values.map((v) => `${r.key}=${v}`);
+  switch (r.op) {
+    case "=":
+      return { labelPairs: encoded[0] ?? "" };
+    case "!=":
+      return { labelPairs: { $ne: encoded[0] ?? "" } };
+    case "in":
+      return { labelPairs: { $in: encoded } };
+    case "notin":
+      return { labelPairs: { $nin: encoded } };
+    case "exists":
+      return { labelKeys: r.key };
+    case "!exists":
+      return { labelKeys: { $ne: r.key } };
+    case "matches":
+      // "k=" pins the key (keys cannot contain "="); the value is escaped, never a pattern.
+      return {
+        labelPairs: { $regex: `^${escapeRegex(r.key)}=[\\s\\S]*${escapeRegex(r.values[0] ?? "")}` },
+      };
+  }
+}
+
 /** Creates the MongoDB provider store. */
 export function mongoProviderStore(db: Db): ProviderStore {
   const providers = db.collection<ProviderDoc>(collections.providers);
@@ -91,6 +139,7 @@ export function mongoProviderStore(db: Db): ProviderStore {
     async list(q) {
       const and: Filter<ProviderDoc>[] = [{ deleted: false }];
       for (const r of q.names) and.push(nameFilter(r));
+      for (const r of q.labels) and.push(labelFilter(r));
       if (q.after !== undefined) and.push({ _id: { $gt: q.after } });
       const docs = await providers.find({ $and: and }).sort({ _id: 1 }).limit(q.limit).toArray();
       return docs.map(fromDoc);

@@ -586,7 +586,8 @@ export class MemoryProviderStore implements ProviderStore {
         ({ record, deleted }) =>
           !deleted &&
           (q.after === undefined || record.name > q.after) &&
-          q.names.every((r) => providerMatches(record.name, r)),
+          q.names.every((r) => providerMatches(record.name, r)) &&
+          q.labels.every((l) => labelMatches(record.labels, l)),
       )
       .map(({ record }) => record)
       .sort((a, b) => byString(a.name, b.name))

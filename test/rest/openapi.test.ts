@@ -164,16 +164,23 @@ describe("OpenAPI documents", () => {
   const probePath = (template: string) => template.replace(/\{[A-Za-z]+\}/g, "openapi-probe");
 
   it("routes every documented Sensu operation (the router's own 404 comes before authentication)", async () => {
-    const noRoute = await call("GET", `${sensu}/nowhere`);
-    expect(noRoute.status).toBe(404);
+    for (const path of [`${sensu}/nowhere`, "/api/core/v2/namespaces"]) {
+      const noRoute = await call("GET", path);
+      expect(noRoute.status).toBe(404);
+      expect(JSON.parse(noRoute.text)).toEqual({ message: "not found", code: 2 });
+    }
     for (const [template, item] of Object.entries<Json>(docs.sensu.paths)) {
       for (const method of methods.filter((m) => item[m] !== undefined)) {
-        // A routed request without credentials is 401; an unrouted one would be the 404 above.
+        // A routed request without credentials is 401, or 200 for an operation documented as
+        // public (`security: []`); an unrouted one would be the 404 above.
+        const expected = item[method].security?.length === 0 ? 200 : 401;
         const reply = await call(method.toUpperCase(), probePath(template));
-        expect(reply.status, `${method} ${template}`).toBe(401);
-        conforms("sensu", method, template, reply, 401);
+        expect(reply.status, `${method} ${template}`).toBe(expected);
+        conforms("sensu", method, template, reply, expected);
       }
     }
+    expect(docs.sensu.paths["/health"].get.security).toEqual([]);
+    expect(docs.sensu.paths["/version"].get.security).toEqual([]);
   });
 
   it("routes every documented Grafana operation (not the 'could not find' or 405 answer)", async () => {
@@ -346,7 +353,50 @@ describe("OpenAPI documents", () => {
       await call("PUT", `${providers}/env2`, { auth: key, body: envBody }),
       201,
     );
-    conforms("sensu", "GET", provider, await call("GET", `${providers}/env2`, { auth: key }), 200);
+    const labelled = {
+      ...envBody,
+      metadata: {
+        name: "env2",
+        labels: { "sensu.io/managed_by": "sensuctl" },
+        annotations: { note: "x" },
+      },
+    };
+    conforms(
+      "sensu",
+      "PUT",
+      provider,
+      await call("PUT", `${providers}/env2`, { auth: key, body: labelled }),
+      201,
+    );
+    expect(
+      conforms("sensu", "GET", provider, await call("GET", `${providers}/env2`, { auth: key }), 200)
+        .metadata.labels,
+    ).toEqual({ "sensu.io/managed_by": "sensuctl" });
+    conforms(
+      "sensu",
+      "GET",
+      providers,
+      await call(
+        "GET",
+        `${providers}?labelSelector=${encodeURIComponent('"sensu.io/managed_by" == sensuctl')}`,
+        {
+          auth: key,
+        },
+      ),
+      200,
+    );
+    conforms(
+      "sensu",
+      "PUT",
+      provider,
+      await call("PUT", `${providers}/env2`, {
+        auth: key,
+        body: { ...envBody, metadata: { name: "env2", labels: { "a b": "x" } } },
+      }),
+      400,
+    );
+    conforms("sensu", "GET", "/health", await call("GET", "/health"), 200);
+    conforms("sensu", "GET", "/version", await call("GET", "/version", { auth: key }), 200);
     const vault = { ...envBody, type: "VaultProvider" };
     conforms(
       "sensu",

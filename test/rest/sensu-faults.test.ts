@@ -1,6 +1,7 @@
 /**
  * The Sensu dialect under refusal and fault: 429 with Retry-After once an address keeps failing,
- * and 500 for a damaged stored record (its problem in the log, only its name in the body).
+ * 500 for a damaged stored record (its problem in the log, only its name in the body), and Sensu's
+ * /health while the database does not answer.
  */
 import { MongoClient } from "mongodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -71,5 +72,44 @@ describe("Sensu routes under refusal and fault", () => {
         code: 5,
       });
     }
+  });
+});
+
+describe("Sensu's /health while the database does not answer", () => {
+  let seald: Seald;
+
+  beforeAll(async () => {
+    // Nothing listens on port 1: the server runs, the database never answers.
+    seald = await startSeald(
+      testConfig({
+        database: uniqueDatabase("sensu_health"),
+        mongodbUri: "mongodb://127.0.0.1:1/",
+      }),
+      createLogger("silent"),
+    );
+    seald.databaseStarted.catch(() => {});
+  });
+  afterAll(async () => {
+    await seald?.close();
+  });
+
+  it("still answers 200, as Sensu does, with the database member unhealthy; /readyz is 503", async () => {
+    const res = await fetch(`${seald.url}/health`);
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({
+      Alarms: null,
+      ClusterHealth: [
+        {
+          MemberID: 0,
+          MemberIDHex: "0",
+          Name: "database",
+          Err: "database unavailable",
+          Healthy: false,
+        },
+      ],
+      Header: { cluster_id: 0, member_id: 0, raft_term: 0 },
+    });
+    expect((await fetch(`${seald.url}/readyz`)).status).toBe(503);
+    expect((await fetch(`${seald.url}/version`)).status).toBe(200);
   });
 });

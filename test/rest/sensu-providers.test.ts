@@ -307,8 +307,13 @@ describe("Sensu providers and env-backed secrets (prefix APP_)", () => {
       ],
       [
         "x",
-        { ...envProvider, metadata: { name: "x", labels: { a: "b" } } },
-        "metadata.labels: providers take no labels",
+        { ...envProvider, metadata: { name: "x", labels: { "bad key": "b" } } },
+        'metadata.labels["bad key"]: keys are 1 to 317 characters without whitespace',
+      ],
+      [
+        "x",
+        { ...envProvider, metadata: { name: "x", annotations: { a: 7 } } },
+        'metadata.annotations["a"] must be a string',
       ],
       [
         "x",
@@ -387,6 +392,64 @@ describe("Sensu providers and env-backed secrets (prefix APP_)", () => {
     } while (token && pages < 5);
     expect(pages).toBe(2);
     expect(seen).toEqual(["alpha", "beta", "env", "gamma"]);
+  });
+
+  it("keeps the labels and annotations sensuctl writes, renders and replaces them, selects by them", async () => {
+    // What `sensuctl create -f` sends: it always adds the managed_by label.
+    const written = {
+      type: "Env",
+      api_version: "secrets/v1",
+      metadata: {
+        name: "labelled",
+        labels: { "sensu.io/managed_by": "sensuctl", region: "eu-west" },
+        annotations: { "example.com/owner": "ops team" },
+      },
+      spec: {},
+    };
+    const put = await call("PUT", "/providers/labelled", { body: written });
+    expect(put.status, put.text).toBe(201);
+    const got = await call("GET", "/providers/labelled", { token: tokens.ed });
+    expect(got.status).toBe(200);
+    expect(got.json).toEqual({
+      ...written,
+      metadata: { ...written.metadata, created_by: "admin" },
+    });
+    // Keys in Sensu's order, labels and annotations after created_by, as on secrets.
+    expect(Object.keys(got.json.metadata)).toEqual(["name", "created_by", "labels", "annotations"]);
+    const listed = await call("GET", "/providers");
+    const item = listed.json.find(
+      (p: { metadata: { name: string } }) => p.metadata.name === "labelled",
+    );
+    expect(item.metadata.labels).toEqual(written.metadata.labels);
+    expect(item.metadata.annotations).toEqual(written.metadata.annotations);
+    // A provider written without them shows none.
+    expect((await call("GET", "/providers/env")).json.metadata).not.toHaveProperty("labels");
+
+    const names = async (query: string) => {
+      const res = await call("GET", `/providers?${query}`);
+      expect(res.status, `${query}: ${res.text}`).toBe(200);
+      return res.json.map((p: { metadata: { name: string } }) => p.metadata.name);
+    };
+    const label = (e: string) => names(`labelSelector=${encodeURIComponent(e)}`);
+    expect(await label('"sensu.io/managed_by" == sensuctl')).toEqual(["labelled"]);
+    expect(await label('region in ["eu-west", us]')).toEqual(["labelled"]);
+    expect(await label("region matches west")).toEqual(["labelled"]);
+    expect(await label('region != "eu-west"')).not.toContain("labelled");
+    expect(await label('region != "eu-west"')).toContain("env");
+    expect(
+      await names(`fieldSelector=${encodeURIComponent('provider.labels.region == "eu-west"')}`),
+    ).toEqual(["labelled"]);
+
+    // A PUT replaces them, as it replaces a secret's: the old label no longer selects it.
+    const replaced = { ...written, metadata: { name: "labelled", labels: { region: "us" } } };
+    expect((await call("PUT", "/providers/labelled", { body: replaced })).status).toBe(201);
+    expect((await call("GET", "/providers/labelled")).json.metadata).toEqual({
+      name: "labelled",
+      created_by: "admin",
+      labels: { region: "us" },
+    });
+    expect(await label('"sensu.io/managed_by" == sensuctl')).toEqual([]);
+    expect((await call("DELETE", "/providers/labelled")).status).toBe(204);
   });
 });
 

@@ -100,13 +100,34 @@ describe("Sensu selector translation", () => {
     ]);
   });
 
-  it("selects providers by name only; they have no labels", () => {
+  it("selects providers by name and by labels, with the secrets' label semantics", () => {
     expect(
       providerRequirements(["region != eu"], ["provider.name in [a,b] && provider.kind != x"]),
-    ).toEqual([{ op: "in", values: ["a", "b"] }]);
-    expect(providerRequirements(["region == eu"], [])).toEqual([{ op: "in", values: [] }]);
-    expect(providerRequirements([], ["env in provider.name"])).toEqual([
-      { op: "=", values: ["env"] },
-    ]);
+    ).toEqual({
+      names: [{ op: "in", values: ["a", "b"] }],
+      labels: [{ key: "region", op: "!=", values: ["eu"] }],
+    });
+    expect(
+      providerRequirements(['"sensu.io/managed_by" == sensuctl'], ["provider.labels.team in [a]"]),
+    ).toEqual({
+      names: [],
+      labels: [
+        { key: "sensu.io/managed_by", op: "=", values: ["sensuctl"] },
+        { key: "team", op: "in", values: ["a"] },
+      ],
+    });
+    // An unknown field, or a label key holding "=", matches nothing with == and all with !=.
+    expect(providerRequirements(['"a=b" == c'], ["provider.kind == x"])).toEqual({
+      names: [
+        { op: "in", values: [] },
+        { op: "in", values: [] },
+      ],
+      labels: [],
+    });
+    expect(providerRequirements(['"a=b" != c'], [])).toEqual({ names: [], labels: [] });
+    expect(providerRequirements([], ["env in provider.name"])).toEqual({
+      names: [{ op: "=", values: ["env"] }],
+      labels: [],
+    });
   });
 });

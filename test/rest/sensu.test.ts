@@ -268,6 +268,80 @@ describe("Sensu secrets API", () => {
     });
   });
 
+  describe("Sensu's API root, /health and /version", () => {
+    it("answers every unknown path under /api/ with Sensu's JSON 404, before authentication", async () => {
+      const paths = [
+        "/api/",
+        "/api/core/v2/namespaces",
+        "/api/core/v2/namespaces/default/checks",
+        "/api/enterprise/secrets/v2/providers",
+        "/api/enterprise/secrets/v1x",
+        "/api/%zz",
+      ];
+      for (const path of paths) {
+        for (const auth of [undefined, as("admin")]) {
+          const res = await call("GET", path, auth === undefined ? {} : { auth });
+          expect(res.status, path).toBe(404);
+          expect(res.headers.get("content-type"), path).toBe("application/json");
+          expect(res.json, path).toEqual({ message: "not found", code: 2 });
+        }
+      }
+      expect((await call("DELETE", "/api/core/v2/namespaces/default")).json).toEqual({
+        message: "not found",
+        code: 2,
+      });
+    });
+
+    it("leaves /api itself and /apis/ to the others (Kubernetes discovery, Grafana)", async () => {
+      for (const path of ["/api", "/apis/secret.grafana.app/v1beta1/nowhere", "/apis/other"]) {
+        const res = await call("GET", path, { auth: `Bearer ${adminToken}` });
+        expect(res.json, path).not.toEqual({ message: "not found", code: 2 });
+      }
+    });
+
+    it("serves GET /health in Sensu's shape without credentials: the database is the one member", async () => {
+      const res = await call("GET", "/health");
+      expect(res.status).toBe(200);
+      expect(res.headers.get("content-type")).toBe("application/json");
+      expect(res.headers.get("cache-control")).toBe("no-store");
+      expect(res.json).toEqual({
+        Alarms: null,
+        ClusterHealth: [
+          { MemberID: 0, MemberIDHex: "0", Name: "database", Err: "", Healthy: true },
+        ],
+        Header: { cluster_id: 0, member_id: 0, raft_term: 0 },
+      });
+      // Sensu's timeout parameter is accepted and changes nothing; a bad credential is ignored.
+      const again = await call("GET", "/health?timeout=1", { auth: "Key seald_unknown" });
+      expect(again.status).toBe(200);
+      expect(again.json.ClusterHealth[0].Healthy).toBe(true);
+    });
+
+    it("serves GET /version in Sensu's shape without credentials", async () => {
+      const res = await call("GET", "/version");
+      expect(res.status).toBe(200);
+      expect(res.json).toEqual({
+        etcd: null,
+        sensu_backend: expect.stringMatching(/^6\.\d+\.\d+$/),
+        seald: expect.stringMatching(/^\d+\.\d+\.\d+/),
+      });
+    });
+
+    it("answers other methods on /health and /version with 405 and Allow", async () => {
+      for (const path of ["/health", "/version"]) {
+        for (const method of ["POST", "PUT", "DELETE"]) {
+          const res = await call(method, path);
+          expect(res.status, `${method} ${path}`).toBe(405);
+          expect(res.headers.get("allow")).toBe("GET");
+          expect(res.json).toEqual({ message: `method ${method} not allowed`, code: 1 });
+        }
+      }
+      // The probes of seald's own stay what they were.
+      expect((await call("GET", "/healthz")).text).toBe("ok\n");
+      expect((await call("GET", "/readyz")).text).toBe("ok\n");
+    });
+  });
+
   describe("authentication and authorisation", () => {
     const target = () => secret("sel", "missing");
 
@@ -748,6 +822,51 @@ describe("Sensu secrets API", () => {
       expect(after?.ref).toBe("APP_OTHER");
       expect(after?.description).toBe("set over RPC");
       expect(after?.decrypters).toEqual(["billing"]);
+    });
+
+    it("DELETE deletes a sealed secret with its history, as in Sensu, given the delete permission", async () => {
+      await rpc().createSecret({
+        secret: {
+          namespace: ns,
+          name: "doomed",
+          decrypters: ["billing"],
+          value: { kind: { case: "plaintext", value: "first" } },
+        },
+      });
+      const got = (await rpc().getSecret({ namespace: ns, name: "doomed" })).secret;
+      await rpc().updateSecret({
+        secret: {
+          namespace: ns,
+          name: "doomed",
+          decrypters: ["billing"],
+          value: { kind: { case: "plaintext", value: "second" } },
+        },
+        expectedResourceVersion: got?.resourceVersion ?? "",
+      });
+      const uid = got?.uid ?? "";
+      const versions = () =>
+        mongo
+          .db(database)
+          .collection(collections.secretVersions)
+          .countDocuments({ _id: { $regex: `^${uid}/` } } as never);
+      expect(await versions()).toBeGreaterThan(0);
+      // Neither a decrypter of the namespace nor an editor of another may delete it.
+      for (const who of ["billing", "outsider"]) {
+        const refused = await call("DELETE", secret(ns, "doomed"), { auth: as(who) });
+        expect(refused.status, who).toBe(403);
+      }
+      const opened = await rpc(tokens.billing).decryptSecrets({ namespace: ns, names: ["doomed"] });
+      expect(opened.results.doomed?.result).toEqual({ case: "value", value: "second" });
+      // An editor of the namespace may: the value and every kept older value are gone.
+      expect((await call("DELETE", secret(ns, "doomed"), { auth: as("ed") })).status).toBe(204);
+      expect((await call("GET", secret(ns, "doomed"), { auth: as("ed") })).status).toBe(404);
+      const after = await rpc(tokens.billing).decryptSecrets({
+        namespace: ns,
+        names: ["doomed"],
+        version: 1n,
+      });
+      expect(after.results.doomed?.result.case).toBe("error");
+      expect(await versions()).toBe(0);
     });
   });
 

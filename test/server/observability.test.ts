@@ -123,6 +123,25 @@ describe("request logs and metrics", () => {
     expect(text).toContain(
       'route="GET /apis/secret.grafana.app/v1beta1/namespaces/:namespace/securevalues/:name"',
     );
-    expect(text).toMatch(/protocol="sensu",route="GET unknown"/);
+    expect(text).toMatch(/protocol="sensu",route="GET unmatched"/);
+  });
+
+  it("labels an unknown path under /api/ as Sensu's and unmatched, in the log and the metrics", async () => {
+    const path = `/api/core/v2/namespaces/obs-ns/checks/${secretName}`;
+    const res = await fetch(`${seald.url}${path}`, {
+      method: "DELETE",
+      headers: { authorization: `Bearer ${adminToken}` },
+    });
+    expect(res.status).toBe(404);
+    const requestId = res.headers.get("x-request-id");
+    const line = lines.find((l) => l.requestId === requestId && l.msg === "request");
+    expect(line).toMatchObject({ protocol: "sensu", route: "DELETE unmatched", status: 404 });
+    expect(JSON.stringify(line)).not.toContain(secretName);
+    await fetch(`${seald.url}/health`);
+    const text = await (await fetch(`${seald.url}/metrics`)).text();
+    expect(text).toMatch(/protocol="sensu",route="DELETE unmatched",outcome="404"/);
+    expect(text).toMatch(/protocol="sensu",route="GET \/health",outcome="200"/);
+    expect(text).not.toContain(secretName);
+    expect(text).not.toContain("obs-ns");
   });
 });

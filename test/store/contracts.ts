@@ -495,6 +495,8 @@ function provider(name: string, over: Partial<ProviderRecord> = {}): ProviderRec
   return {
     name,
     type: "Env",
+    labels: {},
+    annotations: {},
     createTime: t0,
     updateTime: t0,
     createdBy: "admin",
@@ -541,7 +543,9 @@ export function providerStoreContract(make: () => Promise<ProviderStore>): void 
       for (const name of ["vault", "env", "aws", "gone"]) await store.put(provider(name));
       await store.delete("gone");
       const list = async (over: Partial<Parameters<ProviderStore["list"]>[0]> = {}) =>
-        (await store.list({ names: [], after: undefined, limit: 10, ...over })).map((p) => p.name);
+        (await store.list({ names: [], labels: [], after: undefined, limit: 10, ...over })).map(
+          (p) => p.name,
+        );
       expect(await list()).toEqual(["aws", "env", "vault"]);
       expect(await list({ after: "aws", limit: 1 })).toEqual(["env"]);
       expect(await list({ names: [{ op: "!=", values: ["env"] }] })).toEqual(["aws", "vault"]);
@@ -549,6 +553,36 @@ export function providerStoreContract(make: () => Promise<ProviderStore>): void 
       expect(await list({ names: [{ op: "notin", values: ["env"] }] })).toEqual(["aws", "vault"]);
       expect(await list({ names: [{ op: "matches", values: ["a"] }] })).toEqual(["aws", "vault"]);
       expect(await list({ names: [{ op: "=", values: ["gone"] }] })).toEqual([]);
+    });
+
+    it("keeps labels and annotations (keys with dots and slashes), replaces them, selects on labels", async () => {
+      const store = await make();
+      const managed = { "sensu.io/managed_by": "sensuctl", region: "eu-west" };
+      await store.put(provider("a", { labels: managed, annotations: { "a.b/c": "note" } }));
+      await store.put(provider("b", { labels: { region: "us" } }));
+      await store.put(provider("c"));
+      expect(await store.get("a")).toEqual(
+        provider("a", { labels: managed, annotations: { "a.b/c": "note" } }),
+      );
+      const list = async (labels: Parameters<ProviderStore["list"]>[0]["labels"]) =>
+        (await store.list({ names: [], labels, after: undefined, limit: 10 })).map((p) => p.name);
+      expect(await list([{ key: "sensu.io/managed_by", op: "=", values: ["sensuctl"] }])).toEqual([
+        "a",
+      ]);
+      expect(await list([{ key: "region", op: "!=", values: ["us"] }])).toEqual(["a", "c"]);
+      expect(await list([{ key: "region", op: "in", values: ["us", "eu-west"] }])).toEqual([
+        "a",
+        "b",
+      ]);
+      expect(await list([{ key: "region", op: "notin", values: ["us"] }])).toEqual(["a", "c"]);
+      expect(await list([{ key: "region", op: "matches", values: ["west"] }])).toEqual(["a"]);
+      expect(await list([{ key: "region", op: "exists", values: [] }])).toEqual(["a", "b"]);
+      expect(await list([{ key: "region", op: "!exists", values: [] }])).toEqual(["c"]);
+      // A put replaces the labels: the old ones no longer select it.
+      await store.put(provider("a", { labels: { region: "us" } }));
+      expect((await store.get("a"))?.labels).toEqual({ region: "us" });
+      expect((await store.get("a"))?.annotations).toEqual({});
+      expect(await list([{ key: "sensu.io/managed_by", op: "exists", values: [] }])).toEqual([]);
     });
   });
 }

@@ -6,6 +6,11 @@
  * with Allow); then authentication (401, or 429 for a refused address), then authorisation
  * (403, decided by the domain before it looks anything up), then existence (404).
  *
+ * The router also answers every other path under /api/ (Sensu's API root) with Sensu's JSON 404,
+ * since sensuctl reports an empty 404 as "unexpected end of JSON input"; and Sensu's top-level
+ * GET /health and GET /version, which, as in Sensu, need no credentials: they say whether the
+ * database answers and which API seald speaks, as /readyz and /openapi already do publicly.
+ *
  * A Sensu secret is the resource the RPC API and the Grafana routes see: `spec.provider` is its
  * keeper and `spec.id` its ref. How the two worlds meet:
  * - A secret sealed by seald (keeper "system", created through the RPC API or the Grafana routes)
@@ -15,6 +20,8 @@
  *   exist is 400: create sealed secrets where a value can be sent.
  * - A PUT naming another provider over a sealed secret is 400 (the domain refuses to switch
  *   between a sealed value and a reference), so no Sensu PUT can destroy a sealed value.
+ * - A DELETE does delete, a sealed secret too, with its history: Sensu's meaning, which sensuctl
+ *   and the Ansible collection rely on; the delete permission is what guards the value.
  * - A PUT replaces what Sensu carries (labels, annotations, provider, id) and keeps what it does
  *   not (description, decrypters); the read-modify-write is a compare-and-set on the resource
  *   version, retried on a lost race, so a concurrent RPC update is never silently undone.
@@ -38,13 +45,30 @@ import type { DialectRules } from "../../service/secret-rules.js";
 import { pathSegments, type RestDeps, readJson, sendJson } from "../common.js";
 import { sendError } from "./errors.js";
 import { providerRequirements, secretRequirements } from "./selector.js";
+import { healthBody, versionBody } from "./status.js";
 import { decodeProvider, decodeSecret, renderProvider, renderSecret } from "./wire.js";
 
 export const sensuPrefix = "/api/enterprise/secrets/v1";
 
+/** Sensu's API root: every path under it that no route serves is Sensu's JSON 404. */
+const apiRoot = "/api/";
+
+/** What the Sensu routes need: the dialects' dependencies and the database's readiness. */
+export interface SensuDeps extends RestDeps {
+  readonly readiness: { check(): Promise<boolean> };
+}
+
+/**
+ * Whether a path is the Sensu router's: anything under /api/ (but not /api itself, which is
+ * Kubernetes discovery's), and Sensu's /health and /version.
+ */
+export function sensuServes(path: string): boolean {
+  return path.startsWith(apiRoot) || Object.hasOwn(publicRoutes, path);
+}
+
 /** What a route handler receives once the caller is authenticated. */
 interface Context {
-  readonly deps: RestDeps;
+  readonly deps: SensuDeps;
   readonly req: NodeRequest;
   readonly res: NodeResponse;
   readonly caller: Caller;
@@ -79,8 +103,16 @@ function match(
   return undefined;
 }
 
+/** Sensu's top-level routes, served without authentication (as Sensu serves them). */
+const publicRoutes: Readonly<Record<string, Readonly<Record<string, PublicHandler>>>> = {
+  "/health": { GET: health },
+  "/version": { GET: version },
+};
+
+type PublicHandler = (deps: SensuDeps, res: NodeResponse) => Promise<void>;
+
 /** Builds the Sensu routes. */
-export function sensuRoutes(deps: RestDeps): RouteHandler {
+export function sensuRoutes(deps: SensuDeps): RouteHandler {
   return (req, res, request) => {
     serve(deps, req, res, request).catch((err: unknown) => {
       // serve answers every error itself; this is only for a failure while answering.
@@ -91,7 +123,7 @@ export function sensuRoutes(deps: RestDeps): RouteHandler {
 }
 
 async function serve(
-  deps: RestDeps,
+  deps: SensuDeps,
   req: NodeRequest,
   res: NodeResponse,
   request: RequestRecord,
@@ -100,23 +132,22 @@ async function serve(
   const q = raw.indexOf("?");
   const path = q < 0 ? raw : raw.slice(0, q);
   const query = new URLSearchParams(q < 0 ? "" : raw.slice(q + 1));
-  const segments = pathSegments(path.slice(sensuPrefix.length));
+  const method = req.method ?? "GET";
+  const publicRoute = Object.hasOwn(publicRoutes, path) ? publicRoutes[path] : undefined;
+  if (publicRoute) {
+    const handler = publicRoute[method];
+    if (!handler) return notAllowed(res, method, publicRoute);
+    return handler(deps, res);
+  }
+  const under = path === sensuPrefix || path.startsWith(`${sensuPrefix}/`);
+  const segments = under ? pathSegments(path.slice(sensuPrefix.length)) : undefined;
   const found = segments && match(segments);
   if (!found) {
     sendJson(res, 404, { message: "not found", code: 2 });
     return;
   }
-  const method = req.method ?? "GET";
   const handler = found.route.methods[method];
-  if (!handler) {
-    sendJson(
-      res,
-      405,
-      { message: `method ${method} not allowed`, code: 1 },
-      { allow: Object.keys(found.route.methods).join(", ") },
-    );
-    return;
-  }
+  if (!handler) return notAllowed(res, method, found.route.methods);
   try {
     const caller = await authenticateRequest(
       deps,
@@ -129,6 +160,16 @@ async function serve(
   } catch (err) {
     sendError(res, err, deps.logger, request, `${method} ${found.route.template}`);
   }
+}
+
+/** 405 with the route's methods in Allow. */
+function notAllowed(res: NodeResponse, method: string, methods: Readonly<Record<string, unknown>>) {
+  sendJson(
+    res,
+    405,
+    { message: `method ${method} not allowed`, code: 1 },
+    { allow: Object.keys(methods).join(", ") },
+  );
 }
 
 const param = (ctx: Context, key: string): string => ctx.params[key] ?? "";
@@ -180,7 +221,12 @@ const secretPaths = {
   // The domain names "value" when a write would turn a reference into a sealed value.
   value: "spec.provider",
 };
-const providerPaths = { name: "metadata.name", type: "type" };
+const providerPaths = {
+  name: "metadata.name",
+  type: "type",
+  labels: "metadata.labels",
+  annotations: "metadata.annotations",
+};
 /** A list's `continue` parameter is the use cases' page token. */
 const listPaths = { page_token: "continue" };
 
@@ -282,10 +328,27 @@ async function deleteSecret(ctx: Context): Promise<void> {
   sendEmpty(ctx.res, 204);
 }
 
+// --- health and version --------------------------------------------------------------------
+
+/**
+ * Sensu's GET /health: 200 whenever the request reached seald, with the database's health in the
+ * body. Sensu documents exactly this (its status code says that the request reached Sensu, not
+ * that Sensu is healthy: clients read `ClusterHealth[].Healthy`); a probe that wants a status
+ * code has /readyz, which is 503 while the database does not answer.
+ */
+async function health(deps: SensuDeps, res: NodeResponse): Promise<void> {
+  const ready = await deps.readiness.check().catch(() => false);
+  sendJson(res, 200, healthBody(ready), { "cache-control": "no-store" });
+}
+
+async function version(_deps: SensuDeps, res: NodeResponse): Promise<void> {
+  sendJson(res, 200, versionBody());
+}
+
 // --- providers -------------------------------------------------------------------------------
 
 async function listProviders(ctx: Context): Promise<void> {
-  const names = selectors(() =>
+  const { names, labels } = selectors(() =>
     providerRequirements(ctx.query.getAll("labelSelector"), ctx.query.getAll("fieldSelector")),
   );
   const { items, nextPageToken } = await listing(() =>
@@ -293,7 +356,12 @@ async function listProviders(ctx: Context): Promise<void> {
       limitOf(ctx.query),
       ctx.query.get("continue") ?? "",
       async (pageToken, pageSize) => {
-        const page = await ctx.deps.providers.list(ctx.caller, { names, pageToken, pageSize });
+        const page = await ctx.deps.providers.list(ctx.caller, {
+          names,
+          labels,
+          pageToken,
+          pageSize,
+        });
         return { items: page.providers, nextPageToken: page.nextPageToken };
       },
     ),
@@ -349,7 +417,11 @@ const routes = {
  * Every method and path template (":param" segments) the router serves, read from the table the
  * router dispatches on, so the OpenAPI document's tests cannot drift from it.
  */
-export const sensuRouteTable: readonly { readonly method: string; readonly path: string }[] =
-  Object.values(routes as Record<string, Route>).flatMap((r) =>
+export const sensuRouteTable: readonly { readonly method: string; readonly path: string }[] = [
+  ...Object.values(routes as Record<string, Route>).flatMap((r) =>
     Object.keys(r.methods).map((method) => ({ method, path: `${sensuPrefix}${r.template}` })),
-  );
+  ),
+  ...Object.entries(publicRoutes).flatMap(([path, methods]) =>
+    Object.keys(methods).map((method) => ({ method, path })),
+  ),
+];

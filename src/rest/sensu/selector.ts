@@ -228,21 +228,41 @@ export function secretRequirements(
   return { labels, fields };
 }
 
-/** The requirements on providers' names that the selector parameters express. */
+const providerLabelPrefix = "provider.labels.";
+
+/**
+ * The requirements on providers that the selector parameters express: on the name
+ * (`provider.name`) and on labels (by key in labelSelector, or `provider.labels.<key>` in
+ * fieldSelector), with the secrets' semantics.
+ */
 export function providerRequirements(
   labelSelectors: readonly string[],
   fieldSelectors: readonly string[],
-): ProviderRequirement[] {
+): { names: ProviderRequirement[]; labels: LabelRequirement[] } {
   const names: ProviderRequirement[] = [];
+  const labels: LabelRequirement[] = [];
   const noProvider: ProviderRequirement = { op: "in", values: [] };
-  // Providers carry no labels: every label is missing.
-  for (const o of parseAll(labelSelectors)) if (!passesWhenMissing(o.op)) names.push(noProvider);
+  const label = (key: string, op: Operator, values: readonly string[]) => {
+    // As for secrets: a key holding "=" is a label no provider has.
+    if (key.includes("=")) {
+      if (!passesWhenMissing(op)) names.push(noProvider);
+      return;
+    }
+    labels.push({ key, op: fieldOps[op], values });
+  };
+  for (const o of parseAll(labelSelectors)) label(o.key, o.op, o.values);
   for (const o of parseAll(fieldSelectors)) {
-    const { key, op, values } = reversedField(o, (f) => f === "provider.name") ?? o;
+    const reversed = reversedField(
+      o,
+      (f) => f === "provider.name" || f.startsWith(providerLabelPrefix),
+    );
+    const { key, op, values } = reversed ?? o;
     if (key === "provider.name") names.push({ op: fieldOps[op], values });
+    else if (key.startsWith(providerLabelPrefix))
+      label(key.slice(providerLabelPrefix.length), op, values);
     else if (!passesWhenMissing(op)) names.push(noProvider);
   }
-  return names;
+  return { names, labels };
 }
 
 /**

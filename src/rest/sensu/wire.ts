@@ -31,7 +31,12 @@ export interface WireSecret {
 export interface WireProvider {
   type: string;
   api_version: string;
-  metadata: { name: string; created_by?: string };
+  metadata: {
+    name: string;
+    created_by?: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+  };
   spec: Record<string, never>;
 }
 
@@ -56,14 +61,16 @@ export function renderSecret(s: SecretView): WireSecret {
   };
 }
 
-/** Renders a provider; the default one, which nobody created, has no created_by. */
+/**
+ * Renders a provider; the default one, which nobody created, has no created_by. Labels and
+ * annotations appear only when non-empty, as on secrets.
+ */
 export function renderProvider(p: ProviderRecord): WireProvider {
-  return {
-    type: p.type,
-    api_version: apiVersion,
-    metadata: p.createdBy ? { name: p.name, created_by: p.createdBy } : { name: p.name },
-    spec: {},
-  };
+  const metadata: WireProvider["metadata"] = { name: p.name };
+  if (p.createdBy) metadata.created_by = p.createdBy;
+  if (Object.keys(p.labels).length > 0) metadata.labels = { ...p.labels };
+  if (Object.keys(p.annotations).length > 0) metadata.annotations = { ...p.annotations };
+  return { type: p.type, api_version: apiVersion, metadata, spec: {} };
 }
 
 /** What a secret PUT says, after Sensu's own checks. */
@@ -80,6 +87,8 @@ export interface SecretBody {
 export interface ProviderBody {
   readonly name: string;
   readonly type: string;
+  readonly labels: Record<string, string>;
+  readonly annotations: Record<string, string>;
 }
 
 const bad = (message: string) => new DomainError("invalid_argument", message);
@@ -201,23 +210,22 @@ export function decodeSecret(body: unknown, url: { namespace: string; name: stri
 }
 
 /**
- * Decodes a provider PUT. Providers are cluster-wide (no namespace) and carry no labels,
- * annotations or, for the Env type, settings; an unsupported type is the domain's to refuse.
+ * Decodes a provider PUT. Providers are cluster-wide (no namespace); they carry labels and
+ * annotations like every Sensu resource (`sensuctl create` always adds
+ * `sensu.io/managed_by: sensuctl`), checked by the domain's rules for secrets' labels. The Env
+ * type takes no settings; an unsupported type is the domain's to refuse.
  */
 export function decodeProvider(body: unknown, url: { name: string }): ProviderBody {
   const b = envelope(body, undefined);
   const metadata = metadataOf(b, url);
   checkName("name", url.name);
-  for (const key of ["labels", "annotations"] as const) {
-    if (Object.keys(stringMap(metadata, key, `metadata.${key}`)).length > 0) {
-      throw bad(`metadata.${key}: providers take no ${key}`);
-    }
-  }
+  const labels = stringMap(metadata, "labels", "metadata.labels");
+  const annotations = stringMap(metadata, "annotations", "metadata.annotations");
   const type = optionalString(b, "type", "type") ?? "";
   const spec = b.spec ?? {};
   if (!isObject(spec)) throw bad("spec must be an object");
   if (type === "Env" && Object.keys(spec).length > 0) {
     throw bad("spec: the Env provider takes no settings (spec must be {})");
   }
-  return { name: url.name, type };
+  return { name: url.name, type, labels, annotations };
 }
