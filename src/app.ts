@@ -58,6 +58,12 @@ export interface StartOptions {
   readonly providerEnv?: Readonly<Record<string, string | undefined>>;
   /** Re-wrap job pacing (tests shorten the lease and the batches). */
   readonly rewrap?: RewrapOptions;
+  /**
+   * The clock the rules read (tests move it): token expiry and the authentication cache, the
+   * namespace public-key grace window, failure windows, the times on records and audit entries.
+   * Deadlines, timeouts and the re-wrap lease stay on the real clock.
+   */
+  readonly now?: () => Date;
 }
 
 /** Starts seald with the given configuration. */
@@ -67,6 +73,9 @@ export async function startSeald(
   options: StartOptions = {},
 ): Promise<Seald> {
   const shutdown = new AbortController();
+  const now = options.now ?? (() => new Date());
+  const clock = options.now;
+  const nowMs = clock ? () => clock().getTime() : Date.now;
   await loadSodium();
   const keyRing = await loadKeyRing(config, logger);
   let embedded: EmbeddedDatabase | undefined;
@@ -111,22 +120,27 @@ export async function startSeald(
     ...(auditFile ? { sink: auditFile } : {}),
     onHeadProblem: (problem) => logger.error({ problem }, "audit head not moved"),
   });
-  const guard = new Guard(audit);
-  const authenticator = new Authenticator(accessStore, keyRing);
+  const guard = new Guard(audit, now);
+  const authenticator = new Authenticator(accessStore, keyRing, { now: nowMs });
   const limiter = new FailureLimiter({
     maxFailures: config.authMaxFailures,
     windowMs: config.authFailureWindowMs,
+    now: nowMs,
   });
   const anonymous = new FailureLimiter({
     maxFailures: config.authMaxAnonymous,
     windowMs: config.authFailureWindowMs,
+    now: nowMs,
   });
-  const failureAudit = new FailureAudit(guard, { windowMs: config.authFailureWindowMs });
+  const failureAudit = new FailureAudit(guard, {
+    windowMs: config.authFailureWindowMs,
+    now: nowMs,
+  });
   const calls = new CallLimiter({
     maxPerPrincipal: config.edge.maxCallsPerPrincipal,
     maxPerAddress: config.edge.maxCallsPerAddress,
   });
-  const access = new AccessUseCases(accessStore, keyRing, guard, authenticator);
+  const access = new AccessUseCases(accessStore, keyRing, guard, authenticator, now);
   const secretStore = translatingOutages(
     mongoSecretStore(database.db, { ring: keyRing, maxVersions: config.maxVersions }),
     outages,
@@ -136,6 +150,7 @@ export async function startSeald(
     translatingOutages(mongoProviderStore(database.db), outages),
     guard,
     new EnvKeepers(options.providerEnv ?? {}, config.envProviderPrefix),
+    now,
   );
   const secrets = new SecretUseCases({
     store: secretStore,
@@ -144,6 +159,7 @@ export async function startSeald(
     keepers: providers,
     limits: { ...defaultLimits, maxValueBytes: config.maxValueBytes },
     observer: metrics.secretsObserver(logger),
+    now,
   });
 
   const rewrap = new RewrapJob(mongoRewrapStore(database.db, secretStore), keyRing, {
@@ -162,6 +178,7 @@ export async function startSeald(
     rewrap,
     namespaceKeys: secrets.namespaceKeys,
     publicKeyGraceMs: config.publicKeyGraceMs,
+    now,
   });
 
   let startupDone = false;
@@ -174,7 +191,7 @@ export async function startSeald(
       ...(await secretStore.kekIdsInUse()),
       ...(await accessStore.kekIdsInUse()),
     ]);
-    const boot = await bootstrapAdmin(accessStore, keyRing, config.bootstrapToken);
+    const boot = await bootstrapAdmin(accessStore, keyRing, config.bootstrapToken, now);
     if (boot.created) logger.info({ principal: "admin" }, "bootstrapped the first admin");
     if (boot.generatedToken) {
       // Printed once, to stderr and never to the log: this is the only copy.

@@ -146,6 +146,28 @@ export function spawnSeald(args: string[], env: Record<string, string>): SealdPr
   };
 }
 
+/** A clock for StartOptions.now: real time plus an offset the test moves forward. */
+export interface TestClock {
+  readonly now: () => Date;
+  /** Moves the clock forward, so a wait of that long passes at once for the server. */
+  advance(ms: number): void;
+}
+
+/**
+ * A clock that keeps running with real time (so nothing in the server stalls on a frozen clock)
+ * and jumps when the test advances it: a test of an expiry or a grace period skips the wait
+ * instead of sleeping past it and racing a loaded machine.
+ */
+export function testClock(): TestClock {
+  let offset = 0;
+  return {
+    now: () => new Date(Date.now() + offset),
+    advance(ms) {
+      offset += ms;
+    },
+  };
+}
+
 /** Polls fn until it returns true or the bound passes. */
 export async function eventually(
   fn: () => Promise<boolean> | boolean,
