@@ -31,7 +31,7 @@ import { type Listener, listen } from "../../src/server/listener.js";
 import { client } from "../harness/clients.js";
 import { bearer, grpc, grpcClient, unary } from "../harness/grpc.js";
 import { grpcFrame as frame, rawGrpc as raw } from "../harness/raw-grpc.js";
-import { adminToken, testConfig } from "../harness/seald.js";
+import { adminToken, eventually, testConfig } from "../harness/seald.js";
 
 /** Headers without those that differ between any two answers. */
 function comparable(h: http2.IncomingHttpHeaders): Record<string, unknown> {
@@ -151,11 +151,13 @@ describe("the lean unary gRPC path", () => {
   });
 
   it("refuses a declared length over the limit at once, without waiting for the bytes", async () => {
+    // The rest of the message never comes, so any status at all shows the server did not wait
+    // for it; no clock is read, so a loaded machine cannot fail this. Only the request timeout
+    // (60 s) could end such a wait, and it resets the stream with CANCEL and no status.
     const session = http2.connect(seald.url);
     try {
-      const answer = await new Promise<{ status: unknown; ms: number; closedMs: number }>(
+      const answer = await new Promise<{ status: unknown; rstCode: number | undefined }>(
         (resolve, reject) => {
-          const started = Date.now();
           const req = session.request({
             ":method": "POST",
             ":path": getSecret,
@@ -164,23 +166,22 @@ describe("the lean unary gRPC path", () => {
             ...auth,
           });
           let status: unknown;
-          let ms = 0;
           req.on("trailers", (t) => {
             status = t["grpc-status"];
-            ms = Date.now() - started;
           });
           req.on("error", () => {});
-          // The server resets the stream (NO_ERROR) when the client does not stop sending.
-          req.on("close", () => resolve({ status, ms, closedMs: Date.now() - started }));
+          req.on("close", () => resolve({ status, rstCode: req.rstCode }));
           req.resume();
           // The prefix and a little of the message; the rest never comes.
           req.write(frame(Buffer.alloc(100), maxRequestBytes + 1));
-          setTimeout(() => reject(new Error("no answer within 5 s")), 5000).unref();
+          // A generous bound, well short of the request timeout.
+          setTimeout(() => reject(new Error("no answer within 20 s")), 20_000).unref();
         },
       );
       expect(answer.status).toBe("8");
-      expect(answer.ms).toBeLessThan(1000);
-      expect(answer.closedMs).toBeLessThan(4000);
+      // The server ends the stream itself although the client never stops sending: the lean
+      // path's reset after its grace period (NO_ERROR), not the request timeout's (CANCEL).
+      expect(answer.rstCode).toBe(http2.constants.NGHTTP2_NO_ERROR);
     } finally {
       session.close();
     }
@@ -228,7 +229,8 @@ describe("the lean unary gRPC path", () => {
     const res = await raw(seald.url, getSecret, big, { ...auth, "x-request-id": "fast-trace-1" });
     expect(res.headers["x-request-id"]).toBe("fast-trace-1");
     expect(res.trailers["grpc-status"]).toBe("0");
-    await new Promise((r) => setTimeout(r, 50));
+    // The line is written when the stream closes, which may come after the client has the answer.
+    await eventually(() => lines.some((l) => l.requestId === "fast-trace-1"));
     const line = lines.find((l) => l.requestId === "fast-trace-1");
     expect(line).toMatchObject({
       msg: "request",
