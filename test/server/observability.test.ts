@@ -4,7 +4,7 @@ import { SecretsService } from "../../gen/secrets/v1/secrets_service_pb.js";
 import { type Seald, startSeald } from "../../src/app.js";
 import { createLogger } from "../../src/log.js";
 import { client } from "../harness/clients.js";
-import { adminToken, testConfig } from "../harness/seald.js";
+import { adminToken, eventually, testConfig } from "../harness/seald.js";
 
 describe("request logs and metrics", () => {
   let seald: Seald;
@@ -46,7 +46,8 @@ describe("request logs and metrics", () => {
     });
     expect(res.status).toBe(200);
     expect(res.headers.get("x-request-id")).toBe("trace-abc-123");
-    await new Promise((r) => setTimeout(r, 50));
+    // The line is written when the response finishes, which may come after fetch has it.
+    await eventually(() => lines.some((l) => l.requestId === "trace-abc-123"));
     const line = lines.find((l) => l.requestId === "trace-abc-123");
     expect(line).toMatchObject({
       msg: "request",
