@@ -13,7 +13,7 @@ import type { Seald } from "../../src/app.js";
 import { type EmbeddedDatabase, startEmbeddedDatabase } from "../../src/store/embedded.js";
 import { client } from "../harness/clients.js";
 import { bearer, grpc, grpcClient } from "../harness/grpc.js";
-import { adminToken, eventually, startTestSeald, tempDir } from "../harness/seald.js";
+import { adminToken, eventually, startTestSeald, tempDir, testClock } from "../harness/seald.js";
 
 /** The time to Unavailable that issue 13 sets as the target. */
 const failFastMs = 2500;
@@ -28,6 +28,7 @@ describe("a stalled database", () => {
   let seald: Seald | undefined;
   let paused = false;
   let svcToken = "";
+  const clock = testClock();
 
   const pause = () => {
     if (!db) return;
@@ -41,7 +42,7 @@ describe("a stalled database", () => {
 
   beforeAll(async () => {
     db = await startEmbeddedDatabase({ dir });
-    seald = await startTestSeald({ mongodbUri: db.uri, dbTimeoutMs });
+    seald = await startTestSeald({ mongodbUri: db.uri, dbTimeoutMs }, { now: clock.now });
     const access = client(AccessService, seald.url, adminToken);
     await access.createPrincipal({
       principal: { name: "svc", kind: PrincipalKind.SERVICE_ACCOUNT },
@@ -110,7 +111,7 @@ describe("a stalled database", () => {
     try {
       for (const [name, call, ok] of checks) expect(await call(), name).toBe(ok);
       // Past the authenticator's 1 s cache, so the token lookup meets the stall too.
-      await new Promise((r) => setTimeout(r, 1100));
+      clock.advance(1000);
       pause();
       for (const [name, call, , failed] of checks) {
         const started = Date.now();
