@@ -66,7 +66,15 @@ describe("master-key rotation without downtime", () => {
 
     // The rolled-out configuration: the new key active, the old one kept. Two replicas.
     const ring = `${key("new", 2)},${key("old", 1)}`;
-    const runner = await startTestSeald({ database, masterKeys: ring }, { rewrap: fastJob });
+    // The replica that will die pauses longer between batches (and holds a longer lease), so
+    // the job is still far from done when the test sees it halfway and stops that replica. At
+    // the survivor's pace the few batches left are a few hundred milliseconds, which a slow
+    // status call on a loaded machine can outlast, and a job finished before its holder died
+    // leaves nothing to take over.
+    const runner = await startTestSeald(
+      { database, masterKeys: ring },
+      { rewrap: { ...fastJob, pauseMs: 300, leaseMs: 2000 } },
+    );
     const survivor = await startTestSeald({ database, masterKeys: ring }, { rewrap: fastJob });
     started.push(runner, survivor);
 
