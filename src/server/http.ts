@@ -21,7 +21,7 @@ import {
   type RouteHandler,
 } from "../domain/request.js";
 import type { Logger } from "../log.js";
-import { grafanaPrefix, grafanaRoutes } from "../rest/grafana/routes.js";
+import { grafanaPrefixes, grafanaRoutes } from "../rest/grafana/routes.js";
 import { openapiDialectOf, openapiDocument } from "../rest/openapi.js";
 import { restRouteTemplate } from "../rest/route-label.js";
 import { sensuPrefix, sensuRoutes } from "../rest/sensu/routes.js";
@@ -110,9 +110,11 @@ export function createHandler(deps: HandlerDeps): Handlers {
       logRequest(deps, { request, protocol: "grpc", method: "POST", route, status, started });
     },
   });
-  const dialects: [string, string, RouteHandler][] = [
-    ["sensu", sensuPrefix, sensuRoutes(deps)],
-    ["grafana", grafanaPrefix, grafanaRoutes(deps)],
+  // In order: Sensu's /api/enterprise/... is taken before Grafana's /api, which owns the rest of
+  // it (Kubernetes discovery and its Status 404s).
+  const dialects: [string, readonly string[], RouteHandler][] = [
+    ["sensu", [sensuPrefix], sensuRoutes(deps)],
+    ["grafana", grafanaPrefixes, grafanaRoutes(deps)],
   ];
   const rpcPaths = new Set(
     servedServices.flatMap((service) =>
@@ -159,8 +161,8 @@ export function createHandler(deps: HandlerDeps): Handlers {
       send(res, 200, openapiDocument(openapi), { "content-type": "application/json" });
       return;
     }
-    for (const [dialect, prefix, routes] of dialects) {
-      if (path === prefix || path.startsWith(`${prefix}/`)) {
+    for (const [dialect, prefixes, routes] of dialects) {
+      if (prefixes.some((prefix) => path === prefix || path.startsWith(`${prefix}/`))) {
         protocol = dialect;
         route = `${req.method} ${restRouteTemplate(path)}`;
         return routes(req, res, request);

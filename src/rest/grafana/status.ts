@@ -38,7 +38,7 @@ export interface Status {
   readonly details?: {
     readonly name?: string;
     readonly group?: string;
-    readonly kind: string;
+    readonly kind?: string;
     readonly causes?: readonly Cause[];
     readonly retryAfterSeconds?: number;
   };
@@ -97,6 +97,23 @@ export function failure(
         : {}),
     },
     code,
+  };
+}
+
+/**
+ * The 404 of a path no route matches, as the Kubernetes API server words it: about no resource,
+ * so its details are empty.
+ */
+export function unknownPath(): Status {
+  return {
+    kind: "Status",
+    apiVersion: "v1",
+    metadata: {},
+    status: "Failure",
+    message: "the server could not find the requested resource",
+    reason: "NotFound",
+    details: {},
+    code: 404,
   };
 }
 
