@@ -228,6 +228,7 @@ describe("Grafana dialect: Kubernetes discovery", () => {
   it("answers every unknown path under /api and /apis with a Kubernetes Status 404", async () => {
     for (const path of [
       "/api/v1",
+      "/api/v1/namespaces",
       "/api/v1/namespaces/team-a/secrets",
       "/api/enterprise",
       "/api/enterprise/secrets/v2/secrets",
@@ -245,6 +246,24 @@ describe("Grafana dialect: Kubernetes discovery", () => {
         expect(reply.body, path).toEqual(notFound);
       }
     }
+  });
+
+  it("answers GET /api/v1/namespaces/:name Forbidden, so kubectl keeps an object's NotFound", async () => {
+    const reply = await get("/api/v1/namespaces/team-a");
+    expect(reply.status, reply.text).toBe(403);
+    expect(reply.body).toEqual({
+      kind: "Status",
+      apiVersion: "v1",
+      metadata: {},
+      status: "Failure",
+      message:
+        'namespaces "team-a" is forbidden: User "nobody" cannot get resource "namespaces" in API group "" in the namespace "team-a"',
+      reason: "Forbidden",
+      details: { name: "team-a", kind: "namespaces" },
+      code: 403,
+    });
+    expect((await get("/api/v1/namespaces")).status).toBe(404);
+    expect((await get("/api/v1/namespaces/team-a", { method: "DELETE" })).status).toBe(405);
   });
 
   it("answers discovery routes only to GET", async () => {
@@ -278,6 +297,7 @@ describe("Grafana dialect: Kubernetes discovery", () => {
       "/apis/secret.grafana.app",
       "/apis/secret.grafana.app/v1beta1",
       "/api/v1",
+      "/api/v1/namespaces/team-a",
       "/apis/apps/v1",
     ]) {
       for (const token of [null, "seald_not-a-real-token-000000000000000000000"]) {

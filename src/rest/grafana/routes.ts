@@ -54,6 +54,7 @@ import {
   type ErrorContext,
   failure,
   internalError,
+  namespaceForbidden,
   unknownPath,
   type Verb,
 } from "./status.js";
@@ -100,6 +101,7 @@ type Route =
   | { readonly kind: "core" }
   | { readonly kind: "groups" }
   | { readonly kind: "serverVersion" }
+  | { readonly kind: "coreNamespace"; readonly name: string }
   | { readonly kind: "group" }
   | { readonly kind: "version" }
   | { readonly kind: "collection"; readonly namespace: string }
@@ -110,6 +112,7 @@ const verbs: Record<Route["kind"], Readonly<Record<string, Verb | undefined>>> =
   core: { GET: undefined },
   groups: { GET: undefined },
   serverVersion: { GET: undefined },
+  coreNamespace: { GET: undefined },
   group: { GET: undefined },
   version: { GET: undefined },
   collection: { GET: "list", POST: "create" },
@@ -121,6 +124,7 @@ const templates: Record<Route["kind"], string> = {
   core: "/api",
   groups: "/apis",
   serverVersion: "/version",
+  coreNamespace: "/api/v1/namespaces/:name",
   group: grafanaPrefix,
   version: `${grafanaPrefix}/${version}`,
   collection: `${grafanaPrefix}/${version}/namespaces/:namespace/${resource}`,
@@ -231,6 +235,11 @@ async function serve(
     }
     case "serverVersion":
       return send(res, { code: 200, body: versionInfo() });
+    case "coreNamespace":
+      return send(res, {
+        code: 403,
+        body: namespaceForbidden(route.name, caller.principal.name),
+      });
     case "group":
       return send(res, { code: 200, body: apiGroup() });
     case "version":
@@ -474,6 +483,10 @@ function match(pathname: string): Route | undefined {
     if (segments[0] === "api") return { kind: "core" };
     if (segments[0] === "apis") return { kind: "groups" };
     if (segments[0] === "version") return { kind: "serverVersion" };
+  }
+  if (segments.length === 4 && segments[0] === "api" && segments[1] === "v1") {
+    const [, , namespaces, name] = segments;
+    if (namespaces === "namespaces" && name !== undefined) return { kind: "coreNamespace", name };
   }
   if (segments[0] !== "apis" || segments[1] !== group) return undefined;
   const rest = segments.slice(2);
