@@ -21,7 +21,7 @@ import {
   type RouteHandler,
 } from "../domain/request.js";
 import type { Logger } from "../log.js";
-import { grafanaPrefix, grafanaRoutes } from "../rest/grafana/routes.js";
+import { grafanaRoutes, grafanaServes } from "../rest/grafana/routes.js";
 import { openapiDialectOf, openapiDocument } from "../rest/openapi.js";
 import { restRouteTemplate } from "../rest/route-label.js";
 import { sensuRoutes, sensuServes } from "../rest/sensu/routes.js";
@@ -110,13 +110,10 @@ export function createHandler(deps: HandlerDeps): Handlers {
       logRequest(deps, { request, protocol: "grpc", method: "POST", route, status, started });
     },
   });
-  // Grafana's exact prefix first, then Sensu's, which takes every other path under /api/.
+  // Kubernetes discovery first (/api, /api/v1/..., /apis/...), then Sensu's, which takes every
+  // other path under /api/ and its public /health and /version.
   const dialects: [string, (path: string) => boolean, RouteHandler][] = [
-    [
-      "grafana",
-      (path) => path === grafanaPrefix || path.startsWith(`${grafanaPrefix}/`),
-      grafanaRoutes(deps),
-    ],
+    ["grafana", grafanaServes, grafanaRoutes(deps)],
     ["sensu", sensuServes, sensuRoutes(deps)],
   ];
   const rpcPaths = new Set(

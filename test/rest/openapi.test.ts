@@ -493,6 +493,25 @@ describe("OpenAPI documents", () => {
       200,
     );
     conforms("grafana", "GET", grafana, await call("GET", grafana, { auth }), 200);
+    // Discovery's aggregated form is a second documented media type of /api's and /apis's 200.
+    for (const path of ["/api", "/apis"]) {
+      for (const version of ["v2", "v2beta1"]) {
+        const media = `application/json;g=apidiscovery.k8s.io;v=${version};as=APIGroupDiscoveryList`;
+        const res = await fetch(`${seald.url}${path}`, {
+          headers: { authorization: auth, accept: `${media},application/json` },
+        });
+        expect(res.status).toBe(200);
+        expect(res.headers.get("content-type")).toBe(media);
+        const documentedMedia = documented("grafana", "GET", path, 200).content[media];
+        expect(documentedMedia, `${path} documents ${media}`).toBeDefined();
+        const esc = (t: string) => t.replace(/~/g, "~0").replace(/\//g, "~1");
+        const validate = ajv.compile({
+          $ref: `grafana.json#/paths/${esc(path)}/get/responses/200/content/${esc(media)}/schema`,
+        });
+        const body = await res.json();
+        expect(validate(body), ajv.errorsText(validate.errors)).toBe(true);
+      }
+    }
     const created = conforms(
       "grafana",
       "POST",

@@ -112,7 +112,13 @@ describe("request logs and metrics", () => {
   it("labels REST requests by their route template, never by the names in the path", async () => {
     const sensu = `/api/enterprise/secrets/v1/namespaces/obs-ns/secrets/${secretName}`;
     const grafana = `/apis/secret.grafana.app/v1beta1/namespaces/obs-ns/securevalues/${secretName}`;
-    for (const path of [sensu, grafana, `/api/enterprise/secrets/v1/${secretName}/x/y`]) {
+    for (const path of [
+      sensu,
+      grafana,
+      `/api/enterprise/secrets/v1/${secretName}/x/y`,
+      "/apis",
+      `/api/v1/namespaces/obs-ns/secrets/${secretName}`,
+    ]) {
       await fetch(`${seald.url}${path}`, { headers: { authorization: `Bearer ${adminToken}` } });
     }
     const text = await (await fetch(`${seald.url}/metrics`)).text();
@@ -125,6 +131,9 @@ describe("request logs and metrics", () => {
       'route="GET /apis/secret.grafana.app/v1beta1/namespaces/:namespace/securevalues/:name"',
     );
     expect(text).toMatch(/protocol="sensu",route="GET unmatched"/);
+    // Discovery is the Grafana dialect's, and so is every other path under /api/v1 and /apis.
+    expect(text).toContain('protocol="grafana",route="GET /apis"');
+    expect(text).toMatch(/protocol="grafana",route="GET unmatched"/);
   });
 
   it("labels an unknown path under /api/ as Sensu's and unmatched, in the log and the metrics", async () => {

@@ -35,6 +35,15 @@ import {
   readJson,
   sendJson,
 } from "../common.js";
+import {
+  aggregatedContentType,
+  aggregatedList,
+  apiGroup,
+  apiGroupList,
+  apiResourceList,
+  apiVersions,
+  discoveryForm,
+} from "./discovery.js";
 import { grafanaRules } from "./rules.js";
 import {
   type Answer,
@@ -44,13 +53,14 @@ import {
   type ErrorContext,
   failure,
   internalError,
+  namespaceForbidden,
+  unknownPath,
   type Verb,
 } from "./status.js";
 import {
   apiVersion,
   BadRequestError,
   group,
-  kind,
   listKind,
   parseSecureValue,
   resource,
@@ -61,7 +71,25 @@ import {
   version,
 } from "./wire.js";
 
-export const grafanaPrefix = "/apis/secret.grafana.app";
+/**
+ * Whether the router owns a path: the discovery roots kubectl and client-go read before anything
+ * else (`/api` exactly, the core group `/api/v1` and all under it, `/apis` and all under it), so
+ * that an unknown path beneath them is a Status 404 from this router. Every other path under
+ * `/api/` is Sensu's (`/api/core/...`, `/api/enterprise/...`), and /version serves both dialects'
+ * fields (src/rest/version.ts).
+ */
+export function grafanaServes(path: string): boolean {
+  return (
+    path === "/api" ||
+    path === "/api/v1" ||
+    path.startsWith("/api/v1/") ||
+    path === "/apis" ||
+    path.startsWith("/apis/")
+  );
+}
+
+/** The group's own path. */
+export const grafanaPrefix = `/apis/${group}`;
 
 /** Field selector names, as Grafana's clients send them, and the fields they select. */
 const selectableFields = {
@@ -79,6 +107,9 @@ const suffixLength = 5;
 const generateAttempts = 3;
 
 type Route =
+  | { readonly kind: "core" }
+  | { readonly kind: "groups" }
+  | { readonly kind: "coreNamespace"; readonly name: string }
   | { readonly kind: "group" }
   | { readonly kind: "version" }
   | { readonly kind: "collection"; readonly namespace: string }
@@ -86,6 +117,9 @@ type Route =
 
 /** The Kubernetes verb of each method a route takes (discovery routes take GET only). */
 const verbs: Record<Route["kind"], Readonly<Record<string, Verb | undefined>>> = {
+  core: { GET: undefined },
+  groups: { GET: undefined },
+  coreNamespace: { GET: undefined },
   group: { GET: undefined },
   version: { GET: undefined },
   collection: { GET: "list", POST: "create" },
@@ -94,11 +128,26 @@ const verbs: Record<Route["kind"], Readonly<Record<string, Verb | undefined>>> =
 
 /** The path template (":param" segments) of each route kind, as match() reads paths. */
 const templates: Record<Route["kind"], string> = {
-  group: "",
-  version: `/${version}`,
-  collection: `/${version}/namespaces/:namespace/${resource}`,
-  item: `/${version}/namespaces/:namespace/${resource}/:name`,
+  core: "/api",
+  groups: "/apis",
+  coreNamespace: "/api/v1/namespaces/:name",
+  group: grafanaPrefix,
+  version: `${grafanaPrefix}/${version}`,
+  collection: `${grafanaPrefix}/${version}/namespaces/:namespace/${resource}`,
+  item: `${grafanaPrefix}/${version}/namespaces/:namespace/${resource}/:name`,
 };
+
+/**
+ * The resource's verbs for discovery, read from the verb table, so that discovery never claims
+ * a verb the router does not serve (patch and watch are not served yet: #15.3, #15.4).
+ */
+const servedVerbs: readonly string[] = [
+  ...new Set(
+    [verbs.collection, verbs.item].flatMap((table) =>
+      Object.values(table).filter((v): v is Verb => v !== undefined),
+    ),
+  ),
+].sort();
 
 /**
  * Every method and path template the router serves, read from the verb table it dispatches on,
@@ -106,9 +155,7 @@ const templates: Record<Route["kind"], string> = {
  */
 export const grafanaRouteTable: readonly { readonly method: string; readonly path: string }[] = (
   Object.keys(verbs) as Route["kind"][]
-).flatMap((k) =>
-  Object.keys(verbs[k]).map((method) => ({ method, path: `${grafanaPrefix}${templates[k]}` })),
-);
+).flatMap((k) => Object.keys(verbs[k]).map((method) => ({ method, path: templates[k] })));
 
 /** An error that is already an answer (unknown route, wrong method, body too large). */
 class AnswerError extends Error {
@@ -160,12 +207,7 @@ async function serve(
   );
   ctx.principal = caller.principal.name;
 
-  if (!route || !routeVerbs) {
-    throw new AnswerError({
-      code: 404,
-      body: failure(404, "NotFound", "the server could not find the requested resource", ctx),
-    });
-  }
+  if (!route || !routeVerbs) throw new AnswerError({ code: 404, body: unknownPath() });
   if (!Object.hasOwn(routeVerbs, method)) {
     const allow = Object.keys(routeVerbs).join(", ");
     throw new AnswerError({
@@ -181,10 +223,31 @@ async function serve(
   }
 
   switch (route.kind) {
+    case "core":
+    case "groups": {
+      // The answer depends on Accept, so a cache must key on it.
+      const form = discoveryForm(req.headers.accept);
+      const vary = { vary: "Accept" };
+      if (form.aggregated) {
+        const which = route.kind === "core" ? "api" : "apis";
+        return send(res, {
+          code: 200,
+          body: aggregatedList(form, which, servedVerbs),
+          headers: { ...vary, "content-type": aggregatedContentType(form.version) },
+        });
+      }
+      const body = route.kind === "core" ? apiVersions() : apiGroupList();
+      return send(res, { code: 200, body, headers: vary });
+    }
+    case "coreNamespace":
+      return send(res, {
+        code: 403,
+        body: namespaceForbidden(route.name, caller.principal.name),
+      });
     case "group":
       return send(res, { code: 200, body: apiGroup() });
     case "version":
-      return send(res, { code: 200, body: apiResourceList() });
+      return send(res, { code: 200, body: apiResourceList(servedVerbs) });
     case "collection": {
       if (method === "GET") {
         const watch = url.searchParams.get("watch");
@@ -419,7 +482,16 @@ function randomSuffix(): string {
 
 function match(pathname: string): Route | undefined {
   const segments = pathSegments(pathname);
-  if (segments?.[0] !== "apis" || segments[1] !== group) return undefined;
+  if (segments === undefined) return undefined;
+  if (segments.length === 1) {
+    if (segments[0] === "api") return { kind: "core" };
+    if (segments[0] === "apis") return { kind: "groups" };
+  }
+  if (segments.length === 4 && segments[0] === "api" && segments[1] === "v1") {
+    const [, , namespaces, name] = segments;
+    if (namespaces === "namespaces" && name !== undefined) return { kind: "coreNamespace", name };
+  }
+  if (segments[0] !== "apis" || segments[1] !== group) return undefined;
   const rest = segments.slice(2);
   if (rest.length === 0) return { kind: "group" };
   if (rest[0] !== version) return undefined;
@@ -451,34 +523,4 @@ function send(res: NodeResponse, answer: Answer): void {
     "content-type": "application/json; charset=UTF-8",
     ...answer.headers,
   });
-}
-
-/** Discovery: the API group, as a Kubernetes client asks for it. */
-function apiGroup() {
-  const preferred = { groupVersion: apiVersion, version };
-  return {
-    kind: "APIGroup",
-    apiVersion: "v1",
-    name: group,
-    versions: [preferred],
-    preferredVersion: preferred,
-  };
-}
-
-/** Discovery: the group version's one resource and its verbs. */
-function apiResourceList() {
-  return {
-    kind: "APIResourceList",
-    apiVersion: "v1",
-    groupVersion: apiVersion,
-    resources: [
-      {
-        name: resource,
-        singularName: "securevalue",
-        namespaced: true,
-        kind,
-        verbs: ["create", "delete", "get", "list", "update"],
-      },
-    ],
-  };
 }

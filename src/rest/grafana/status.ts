@@ -38,7 +38,7 @@ export interface Status {
   readonly details?: {
     readonly name?: string;
     readonly group?: string;
-    readonly kind: string;
+    readonly kind?: string;
     readonly causes?: readonly Cause[];
     readonly retryAfterSeconds?: number;
   };
@@ -97,6 +97,45 @@ export function failure(
         : {}),
     },
     code,
+  };
+}
+
+/**
+ * The 404 of a path no route matches, as the Kubernetes API server words it: about no resource,
+ * so its details are empty.
+ */
+export function unknownPath(): Status {
+  return {
+    kind: "Status",
+    apiVersion: "v1",
+    metadata: {},
+    status: "Failure",
+    message: "the server could not find the requested resource",
+    reason: "NotFound",
+    details: {},
+    code: 404,
+  };
+}
+
+/**
+ * The answer to GET /api/v1/namespaces/:name. When a namespaced GET is 404, kubectl asks for the
+ * namespace itself and, if that is 404 too, reports the namespace's error instead of the
+ * object's (cli-runtime's resource.Info.Get), so a Status 404 here would turn every
+ * `kubectl get securevalue missing` into "the server could not find the requested resource".
+ * seald keeps no namespace objects and lets nobody read them: the Forbidden that Kubernetes
+ * answers a user without RBAC on namespaces (the usual case), after which kubectl shows the
+ * object's own NotFound.
+ */
+export function namespaceForbidden(name: string, principal: string): Status {
+  return {
+    kind: "Status",
+    apiVersion: "v1",
+    metadata: {},
+    status: "Failure",
+    message: `namespaces ${JSON.stringify(name)} is forbidden: User ${JSON.stringify(principal)} cannot get resource "namespaces" in API group "" in the namespace ${JSON.stringify(name)}`,
+    reason: "Forbidden",
+    details: { name, kind: "namespaces" },
+    code: 403,
   };
 }
 

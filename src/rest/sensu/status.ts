@@ -8,7 +8,7 @@
  * `sensu_backend` (clients such as the Ansible collection compare it to decide what the backend
  * supports), and seald's own version beside it, in a field Sensu's clients ignore.
  */
-import { readFileSync } from "node:fs";
+import { kubernetesVersionInfo, sealdVersion } from "../version.js";
 
 /** The Sensu Go release whose secrets API and clients (sensuctl 6.12) seald is tested against. */
 export const sensuApiVersion = "6.12.0";
@@ -46,20 +46,15 @@ export function healthBody(databaseReady: boolean): HealthBody {
   };
 }
 
-/** Sensu's /version body, with seald's own version beside Sensu's fields. */
-export interface VersionBody {
-  etcd: null;
-  sensu_backend: string;
-  seald: string;
-}
-
-const sealdVersion = ((): string => {
-  // The same source as `seald --version` (src/cli/program.ts).
-  const pkg = JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8"));
-  return typeof pkg.version === "string" ? pkg.version : "unknown";
-})();
-
-/** The /version body. */
-export function versionBody(): VersionBody {
-  return { etcd: null, sensu_backend: sensuApiVersion, seald: sealdVersion };
+/**
+ * The /version body: Sensu's fields, seald's own version beside them, and Kubernetes' version.Info
+ * (see src/rest/version.ts: kubectl asks the same path).
+ */
+export function versionBody() {
+  return {
+    etcd: null,
+    sensu_backend: sensuApiVersion,
+    seald: sealdVersion,
+    ...kubernetesVersionInfo(),
+  };
 }
