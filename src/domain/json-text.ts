@@ -146,25 +146,39 @@ const loneSurrogate = /\p{Cs}/u;
  * a lone surrogate. Iterative, so a deep value cannot exhaust the stack.
  */
 export function checkWellFormed(value: unknown): void {
-  const stack: [unknown, readonly string[]][] = [[value, []]];
+  // Each entry links to its parent's instead of copying the path, so a deeply nested value costs
+  // time and memory linear in its size; the path is spelt out only for the error.
+  interface Entry {
+    readonly value: unknown;
+    readonly segment: string | undefined;
+    readonly parent: Entry | undefined;
+  }
+  const pathOf = (entry: Entry): string[] => {
+    const segments: string[] = [];
+    for (let e: Entry | undefined = entry; e?.segment !== undefined; e = e.parent)
+      segments.push(e.segment);
+    return segments.reverse();
+  };
+  const stack: Entry[] = [{ value, segment: undefined, parent: undefined }];
   while (stack.length > 0) {
-    const [v, at] = stack.pop() as [unknown, readonly string[]];
+    const entry = stack.pop() as Entry;
+    const v = entry.value;
     if (typeof v === "string") {
       if (loneSurrogate.test(v))
-        throw new InvalidTextError(joinPath(at), false, "a lone surrogate");
+        throw new InvalidTextError(joinPath(pathOf(entry)), false, "a lone surrogate");
       continue;
     }
     if (v === null || typeof v !== "object") continue;
     if (Array.isArray(v)) {
       v.forEach((child, i) => {
-        stack.push([child, [...at, `[${i}]`]]);
+        stack.push({ value: child, segment: `[${i}]`, parent: entry });
       });
       continue;
     }
     for (const [key, child] of Object.entries(v)) {
       if (loneSurrogate.test(key))
-        throw new InvalidTextError(joinPath(at), true, "a lone surrogate");
-      stack.push([child, [...at, segment(key)]]);
+        throw new InvalidTextError(joinPath(pathOf(entry)), true, "a lone surrogate");
+      stack.push({ value: child, segment: segment(key), parent: entry });
     }
   }
 }

@@ -58,8 +58,9 @@ export async function readJson(req: NodeRequest): Promise<unknown> {
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
-  } catch (err) {
-    throw new BodyError("malformed", err instanceof Error ? err.message : "malformed JSON");
+  } catch {
+    // The parser's own message quotes the text around the error, which may be a value.
+    throw new BodyError("malformed", "the request body is not valid JSON");
   }
   if (depth(parsed) > maxJsonDepth)
     throw new BodyError("too_deep", `JSON nested deeper than ${maxJsonDepth} levels`);
