@@ -21,6 +21,8 @@ export class CallLimiter {
   // The keys a call was counted under, until the edge releases it. A WeakMap, so that a call
   // the edge never releases (which would be a bug) cannot also leak its meta.
   private readonly held = new WeakMap<RequestMeta, { principal: string; address: string }>();
+  /** Calls the edge has released: admitted later (a slow authentication), they are not counted. */
+  private readonly released = new WeakSet<RequestMeta>();
 
   constructor(private readonly options: CallLimiterOptions) {}
 
@@ -29,7 +31,9 @@ export class CallLimiter {
    * either already has its bound in flight. Admitting the same call twice counts it once.
    */
   admit(meta: RequestMeta, principal: string): void {
-    if (this.held.has(meta)) return;
+    // A call whose response closed while it was being authenticated (the client went away) is
+    // never counted: nothing would release it.
+    if (this.held.has(meta) || this.released.has(meta)) return;
     const address = meta.remoteAddress;
     const p = this.byPrincipal.get(principal) ?? 0;
     const a = this.byAddress.get(address) ?? 0;
@@ -50,6 +54,7 @@ export class CallLimiter {
 
   /** Releases the call's counts, if it was admitted; later calls for the same meta do nothing. */
   release(meta: RequestMeta): void {
+    this.released.add(meta);
     const keys = this.held.get(meta);
     if (!keys) return;
     this.held.delete(meta);

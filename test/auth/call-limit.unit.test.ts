@@ -49,4 +49,16 @@ describe("calls in flight per principal and per address", () => {
     limiter.release(m);
     expect(limiter.inFlight("p")).toBe(0);
   });
+
+  it("does not count a call whose response closed while it was being authenticated", () => {
+    const limiter = new CallLimiter({ maxPerPrincipal: 1, maxPerAddress: 10 });
+    const gone = meta("10.0.0.9");
+    // The client went away during the token lookup: the edge released it before the gate admits.
+    limiter.release(gone);
+    limiter.admit(gone, "reader");
+    expect(limiter.inFlight("reader")).toBe(0);
+    // So the principal's one place is still free.
+    limiter.admit(meta("10.0.0.9"), "reader");
+    expect(limiter.inFlight("reader")).toBe(1);
+  });
 });
