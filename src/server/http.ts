@@ -164,7 +164,7 @@ export function createHandler(deps: HandlerDeps): Handlers {
     for (const [dialect, serves, routes] of dialects) {
       if (serves(path)) {
         protocol = dialect;
-        route = `${req.method} ${restRouteTemplate(path)}`;
+        route = `${methodLabel(req.method)} ${restRouteTemplate(path)}`;
         return routes(req, res, request);
       }
     }
@@ -209,6 +209,13 @@ function logRequest(deps: Pick<HandlerDeps, "logger" | "metrics">, r: FinishedRe
   // Probes and scrapes come every few seconds; keep them out of the info log.
   if (protocol === "http") deps.logger.debug(line, "request");
   else deps.logger.info(line, "request");
+}
+
+const labelledMethods = new Set(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]);
+
+/** A method as a label value: HTTP/2 lets a client send any token, which must not grow metrics. */
+function methodLabel(method: string | undefined): string {
+  return method !== undefined && labelledMethods.has(method) ? method : "OTHER";
 }
 
 function rpcProtocol(contentType: string | undefined): string {

@@ -120,6 +120,8 @@ interface SessionState {
   idle: NodeJS.Timeout | undefined;
   /** Its buffered response bytes at the last sweep. */
   buffered: number;
+  /** Bytes its socket had sent by the last sweep: what the client took. */
+  sent: number;
 }
 
 /** Per stream: when its request must be whole, and when its buffered output last shrank or was empty. */
@@ -235,6 +237,7 @@ export async function listen(options: ListenOptions): Promise<Listener> {
       streams: new Set(),
       idle: undefined,
       buffered: 0,
+      sent: 0,
     };
     sessions.set(session, state);
     // Until its first stream a connection is held to the request-head bound, as HTTP/1.1 is.
@@ -338,14 +341,22 @@ export async function listen(options: ListenOptions): Promise<Listener> {
         }
       }
       total += session.socket?.writableLength ?? 0;
-      // Over the bound and nothing taken since the last look: the client is not reading. A
-      // client that reads is never cut, however large its responses: each of its bounded
-      // number of streams holds one response at most.
-      if (total > limits.maxBufferedBytes && total >= state.buffered) {
+      // A large response written at once stays counted whole until its last byte leaves, so
+      // progress is what the socket sent, not what is still buffered.
+      const sent = session.socket?.bytesWritten ?? 0;
+      // Over the bound at this look and the last, and not one byte taken between them: the
+      // client is not reading. A client that reads is never cut, however large its responses
+      // (each of its bounded number of streams holds one response at most).
+      if (
+        total > limits.maxBufferedBytes &&
+        state.buffered > limits.maxBufferedBytes &&
+        sent === state.sent
+      ) {
         cut(session);
         continue;
       }
       state.buffered = total;
+      state.sent = sent;
     }
     // HTTP/1.1: Node pauses reading while a response waits, so only the stall needs a bound.
     for (const conn of conns.values()) {
