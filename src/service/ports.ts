@@ -110,9 +110,10 @@ export interface SecretStore {
   kekIdsInUse(): Promise<string[]>;
 
   /**
-   * Gives every head an integrity MAC, if and only if no head has one yet: a database written
-   * before heads were MACed is adopted as it stands, once. Once any head carries a MAC, a head
-   * without one is damaged, never adopted. Returns how many heads it MACed.
+   * Gives every head an integrity MAC, once per database: a database written before heads were
+   * MACed is adopted as it stands at its first start with this code, and a marker records that
+   * (as it does for a database born with MACs). After that, a head without a MAC is damaged,
+   * never adopted, on any later start. Returns how many heads it MACed.
    */
   adoptHeadsWithoutMac(): Promise<number>;
 }

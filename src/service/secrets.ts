@@ -134,7 +134,7 @@ export class SecretUseCases {
   async create(caller: Caller, input: SecretInput, rules?: DialectRules): Promise<SecretView> {
     await this.guard.require(caller, secretActions.create, input.namespace, input.name);
     const record = await this.newRecord(caller, input, rules);
-    if ((await this.store.create(record, boundsOf(caller))) === "exists") {
+    if ((await this.store.create(record)) === "exists") {
       await this.audit(caller, "create", input, "conflict", "name taken");
       throw alreadyExists("secret", input.name);
     }
@@ -213,7 +213,7 @@ export class SecretUseCases {
         if (!options.allowMissing) throw notFound("secret", input.name);
         await this.guard.require(caller, secretActions.create, input.namespace, input.name);
         const record = await this.newRecord(caller, input, options.rules);
-        if ((await this.store.create(record, boundsOf(caller))) === "created") {
+        if ((await this.store.create(record)) === "created") {
           await this.audit(caller, "create", input, "success", `version ${record.version}`);
           return view(record);
         }
@@ -226,7 +226,7 @@ export class SecretUseCases {
       }
       const merged = options.replace ? keeping(previous, input, options.replace) : input;
       const next = await this.nextRecord(caller, previous, merged, options.rules);
-      if ((await this.store.update(previous, next, boundsOf(caller))) === "updated") {
+      if ((await this.store.update(previous, next)) === "updated") {
         await this.audit(caller, "write", input, "success", `version ${next.version}`);
         return view(next);
       }
@@ -243,12 +243,9 @@ export class SecretUseCases {
     expectedResourceVersion = "",
   ): Promise<void> {
     await this.guard.require(caller, secretActions.delete, namespace, name);
-    const deleted = await this.store.delete(
-      namespace,
-      name,
-      expectedResourceVersion || undefined,
-      boundsOf(caller),
-    );
+    // Writes take no caller deadline: a write abandoned at the deadline could still land, and
+    // then without its audit record. They are bounded by the database timeout alone.
+    const deleted = await this.store.delete(namespace, name, expectedResourceVersion || undefined);
     if (deleted === "conflict") throw this.conflictOn(name);
     if (!deleted) throw notFound("secret", name);
     await this.guard.record(caller, secretActions.delete, namespace, name, "success");

@@ -328,6 +328,9 @@ function byteOrder(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a), Buffer.from(b));
 }
 
+/** The `meta` document that records that this database's heads carry MACs. */
+const headMacsMarker = "head_macs";
+
 /** Creates the MongoDB secret store; `maxVersions` values (the current one included) are kept. */
 export function mongoSecretStore(
   db: Db,
@@ -338,6 +341,7 @@ export function mongoSecretStore(
   const versions = db.collection<VersionDoc>(collections.secretVersions);
   const keys = db.collection<NamespaceKeyDoc>(collections.namespaceKeys);
   const transitions = db.collection<TransitionDoc>(collections.secretTransitions);
+  const meta = db.collection<{ _id: string; since: Date }>(collections.meta);
   const staleClaimMs = options.staleClaimMs ?? 10_000;
   /** The oldest version kept while `current` is the secret's version (maxVersions counts it). */
   const oldestKept = (current: number) => current - options.maxVersions + 1;
@@ -480,7 +484,11 @@ export function mongoSecretStore(
       // A damaged head can still be deleted (by `_id`, its one sure field); so can its history,
       // when its uid says which.
       if (shapeProblem(d) !== undefined) {
-        if ((await secrets.deleteOne({ _id: d._id })).deletedCount === 0) return undefined;
+        // Only the head that was read: one created meanwhile under the name has another uid.
+        const same: Filter<SecretDoc> = { _id: d._id };
+        if (d.uid !== undefined) same.uid = d.uid;
+        if (d.rv !== undefined) same.rv = d.rv;
+        if ((await secrets.deleteOne(same)).deletedCount === 0) return undefined;
         if (isString(d.uid) && d.uid !== "") await versions.deleteMany({ uid: d.uid });
         return "deleted";
       }
@@ -502,7 +510,20 @@ export function mongoSecretStore(
     },
 
     async adoptHeadsWithoutMac() {
-      if (await secrets.findOne({ mac: { $exists: true } }, { projection: { _id: 1 } })) return 0;
+      // Adoption happens once per database: the marker says it did (or that the database was
+      // born with head MACs), so heads stripped of their MAC later are never adopted on a restart.
+      if (await meta.findOne({ _id: headMacsMarker })) return 0;
+      const mark = async () => {
+        try {
+          await meta.insertOne({ _id: headMacsMarker, since: new Date() });
+        } catch (err) {
+          if (!isDuplicateKey(err)) throw err;
+        }
+      };
+      if (await secrets.findOne({ mac: { $exists: true } }, { projection: { _id: 1 } })) {
+        await mark();
+        return 0;
+      }
       let adopted = 0;
       for await (const d of secrets.find({ mac: { $exists: false } })) {
         if (shapeProblem(d) !== undefined) continue;
@@ -513,6 +534,7 @@ export function mongoSecretStore(
         );
         adopted += res.modifiedCount;
       }
+      await mark();
       return adopted;
     },
 

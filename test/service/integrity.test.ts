@@ -186,11 +186,15 @@ describe("a database written before heads carried MACs", () => {
         },
       });
       await seald.close();
-      // What an older seald wrote: no head has a MAC.
+      // What an older seald wrote: no head has a MAC, and no marker says heads were ever MACed.
       await mongo
         .db(database)
         .collection("secrets")
         .updateMany({}, { $unset: { mac: "", macKeyId: "" } });
+      await mongo
+        .db(database)
+        .collection("meta")
+        .deleteOne({ _id: "head_macs" as never });
       seald = await startTestSeald({ database });
       await seald.databaseStarted;
       const res = await client(SecretsService, seald.url, token).decryptSecrets({
@@ -204,6 +208,20 @@ describe("a database written before heads carried MACs", () => {
           .collection("secrets")
           .countDocuments({ mac: { $exists: true } }),
       ).toBe(1);
+      // Once adopted, never again: heads stripped of their MACs later stay damaged after a restart.
+      await seald.close();
+      await mongo
+        .db(database)
+        .collection("secrets")
+        .updateMany({}, { $unset: { mac: "", macKeyId: "" } });
+      seald = await startTestSeald({ database });
+      await seald.databaseStarted;
+      const after = await client(SecretsService, seald.url, token).decryptSecrets({
+        namespace: ns,
+        names: ["legacy"],
+      });
+      // (old may not read the namespace, so a damaged head answers as one it may not decrypt.)
+      expect(after.results.legacy?.result).toEqual({ case: "error", value: "not authorized" });
     } finally {
       await mongo.close();
       await seald.close();
