@@ -8,6 +8,7 @@ import { randomBytes } from "node:crypto";
 import type { Db } from "mongodb";
 import { rewrapEnvelope } from "../crypto/envelope.js";
 import { rewrapNamespacePrivateKey } from "../crypto/sealed-box.js";
+import { MalformedRecordError } from "../domain/errors.js";
 import type { SecretStore } from "../service/ports.js";
 import type {
   KeyUsageCounts,
@@ -45,24 +46,31 @@ const leaseId = (generation: number) => `rewrap_lease/${generation}`;
 export function mongoRewrapStore(db: Db, secrets: SecretStore): RewrapStore {
   const jobs = db.collection<JobDoc>(collections.meta);
   const leases = db.collection<LeaseDoc>(collections.meta);
-  const heads = db.collection<{ _id: string; sealed: { kekId: string } | null }>(
-    collections.secrets,
-  );
+  const heads = db.collection<{
+    _id: string;
+    sealed: { kekId: string } | null;
+    macKeyId?: string;
+  }>(collections.secrets);
   const versions = db.collection<VersionDoc>(collections.secretVersions);
   const keys = db.collection<NamespaceKeyDoc>(collections.namespaceKeys);
   const tokens = db.collection<{ _id: string; kekId: string }>(collections.tokens);
 
+  const add = (
+    usage: Map<string, KeyUsageCounts>,
+    field: keyof KeyUsageCounts,
+    kekId: string | undefined,
+  ) => {
+    if (!kekId) return;
+    const u = usage.get(kekId) ?? { values: 0, history: 0, namespaceKeys: 0, tokens: 0 };
+    u[field]++;
+    usage.set(kekId, u);
+  };
   const count = async (
     usage: Map<string, KeyUsageCounts>,
     field: keyof KeyUsageCounts,
     docs: AsyncIterable<{ kekId?: string | undefined }>,
   ) => {
-    for await (const d of docs) {
-      if (!d.kekId) continue;
-      const u = usage.get(d.kekId) ?? { values: 0, history: 0, namespaceKeys: 0, tokens: 0 };
-      u[field]++;
-      usage.set(d.kekId, u);
-    }
+    for await (const d of docs) add(usage, field, d.kekId);
   };
 
   return {
@@ -102,13 +110,12 @@ export function mongoRewrapStore(db: Db, secrets: SecretStore): RewrapStore {
       const usage = new Map<string, KeyUsageCounts>();
       const project = <T>(c: { find(f: object, o: object): AsyncIterable<T> }, field: string) =>
         c.find({}, { projection: { [field]: 1 } });
-      await count(
-        usage,
-        "values",
-        mapAsync(project(heads, "sealed.kekId"), (d: { sealed?: { kekId: string } | null }) => ({
-          kekId: d.sealed?.kekId,
-        })),
-      );
+      // A head depends on the key that wraps its value and on the one its MAC's subkey comes
+      // from; counted once when they are the same.
+      const headKeys = heads.find({}, { projection: { "sealed.kekId": 1, macKeyId: 1 } });
+      for await (const d of headKeys) {
+        for (const kekId of new Set([d.sealed?.kekId, d.macKeyId])) add(usage, "values", kekId);
+      }
       await count(
         usage,
         "history",
@@ -122,6 +129,20 @@ export function mongoRewrapStore(db: Db, secrets: SecretStore): RewrapStore {
         mapAsync(project(keys, "wrapped.kekId"), (d: { wrapped?: { kekId: string } }) => ({
           kekId: d.wrapped?.kekId,
         })),
+      );
+      // The previous key pair, still accepted while its grace period lasts.
+      await count(
+        usage,
+        "namespaceKeys",
+        mapAsync(
+          keys.find(
+            { previous: { $exists: true } },
+            { projection: { "previous.wrapped.kekId": 1 } },
+          ),
+          (d: { previous?: { wrapped?: { kekId: string } } }) => ({
+            kekId: d.previous?.wrapped?.kekId,
+          }),
+        ),
       );
       await count(
         usage,
@@ -146,9 +167,24 @@ export function mongoRewrapStore(db: Db, secrets: SecretStore): RewrapStore {
       if (phase === "secrets") {
         const space = id.indexOf(" ");
         for (let attempt = 0; attempt < 5; attempt++) {
-          const previous = await secrets.get(id.slice(0, space), id.slice(space + 1));
-          if (!previous?.envelope || previous.envelope.kekId === ring.activeId) return false;
-          const envelope = rewrapEnvelope(ring, previous.envelope, previous);
+          let previous: Awaited<ReturnType<typeof secrets.get>>;
+          try {
+            previous = await secrets.get(id.slice(0, space), id.slice(space + 1));
+          } catch (err) {
+            // A damaged head is left as it is (it is reported wherever it is read).
+            if (err instanceof MalformedRecordError) return false;
+            throw err;
+          }
+          if (!previous) return false;
+          const raw = await heads.findOne({ _id: id }, { projection: { macKeyId: 1 } });
+          const wrap = previous.envelope !== undefined && previous.envelope.kekId !== ring.activeId;
+          // The store MACs every head it writes with the active key, so writing it again moves
+          // its MAC too; a head of an external keeper has only its MAC to move.
+          if (!wrap && raw?.macKeyId === ring.activeId) return false;
+          const envelope =
+            wrap && previous.envelope
+              ? rewrapEnvelope(ring, previous.envelope, previous)
+              : previous.envelope;
           // A new resource version, the same value version: the value did not change.
           const next = { ...previous, envelope, resourceVersion: randomBytes(8).toString("hex") };
           if ((await secrets.update(previous, next)) === "updated") return true;
@@ -168,9 +204,20 @@ export function mongoRewrapStore(db: Db, secrets: SecretStore): RewrapStore {
         return true;
       }
       const d = await keys.findOne({ _id: id });
-      if (!d || d.wrapped.kekId === ring.activeId) return false;
-      const pair = rewrapNamespacePrivateKey(ring, fromKeyDoc(d));
-      await keys.updateOne({ _id: id }, { $set: { wrapped: toKeyFields(pair).wrapped } });
+      if (!d) return false;
+      const previous = d.previous;
+      const stale = (wrapped: { kekId: string }) => wrapped.kekId !== ring.activeId;
+      if (!stale(d.wrapped) && !(previous && stale(previous.wrapped))) return false;
+      const set: Record<string, unknown> = {};
+      if (stale(d.wrapped))
+        set.wrapped = toKeyFields(rewrapNamespacePrivateKey(ring, fromKeyDoc(d))).wrapped;
+      if (previous && stale(previous.wrapped)) {
+        const { validUntil: _until, ...pair } = previous;
+        set["previous.wrapped"] = toKeyFields(
+          rewrapNamespacePrivateKey(ring, fromKeyDoc({ _id: id, ...pair })),
+        ).wrapped;
+      }
+      await keys.updateOne({ _id: id }, { $set: set });
       return true;
     },
   };

@@ -61,6 +61,12 @@ describe("master-key rotation without downtime", () => {
       });
     }
     await admin.getPublicKey({ namespace: "rot" });
+    // A namespace key rotated under the old key (its previous pair is still in its grace
+    // period), and a secret of an external keeper, whose head only has a MAC to move.
+    await client(KeysService, old.url, adminToken).rotatePublicKey({ namespace: "rot" });
+    await admin.createSecret({
+      secret: { namespace: "rot", name: "ext", keeper: "env", ref: "X" },
+    });
     await old.close();
     started.pop();
 
