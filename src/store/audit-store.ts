@@ -61,6 +61,9 @@ const stringFields = [
 ] as const;
 
 /** The audit store over the `audit` collection of this database. */
+/** Records head() walks forward from the sealed head before it looks the newest one up. */
+const maxHeadSteps = 16;
+
 export function mongoAuditStore(db: Db): AuditStore {
   const audit = db.collection<AuditDoc>(collections.audit);
   const meta = db.collection<HeadDoc>(collections.meta);
@@ -151,7 +154,17 @@ export function mongoAuditStore(db: Db): AuditStore {
       // sorts after numbers) from posing as the head.
       doc ??= await sortedHead();
       if (!doc) return undefined;
+      // The sealed head is usually at most a batch or two behind; one that stays put (it does
+      // not check out and writers leave it as evidence) would make this walk grow with every
+      // append, so after a few steps the newest record is looked up instead, and walked from.
+      let steps = 0;
+      let jumped = false;
       for (;;) {
+        if (!jumped && ++steps > maxHeadSteps) {
+          jumped = true;
+          const newest = await sortedHead();
+          if (newest && newest._id > doc._id) doc = newest;
+        }
         const next: Pick<AuditDoc, "_id" | "mac"> | null = await audit.findOne(
           { _id: doc._id + 1 },
           { projection: { _id: 1, mac: 1 }, readPreference: "primary" },
