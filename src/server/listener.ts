@@ -425,12 +425,20 @@ export async function listen(options: ListenOptions): Promise<Listener> {
       }, limits.firstByteTimeoutMs);
       firstByte.unref();
       socket.once("close", () => clearTimeout(firstByte));
-      socket.once("data", (chunk: Buffer) => {
+      // Read until the first bytes decide: they differ from the preface (HTTP/1.1), or its
+      // first four, "PRI ", have come (HTTP/2; no HTTP/1.1 method is "PRI"). A first segment of
+      // just "P" or "PU" could still be either.
+      let seen = Buffer.alloc(0);
+      const onData = (chunk: Buffer) => {
+        seen = Buffer.concat([seen, chunk]);
+        const n = Math.min(seen.length, PREFACE.length);
+        const matches = seen.subarray(0, n).equals(PREFACE.subarray(0, n));
+        if (matches && n < 4) return;
         clearTimeout(firstByte);
+        socket.removeListener("data", onData);
         socket.pause();
-        socket.unshift(chunk);
-        const n = Math.min(chunk.length, PREFACE.length);
-        if (chunk.subarray(0, n).equals(PREFACE.subarray(0, n))) {
+        socket.unshift(seen);
+        if (matches) {
           // The HTTP/2 session feeds what is already buffered to nghttp2 on its own; resuming
           // the socket here would emit the chunk into the void.
           h2c.emit("connection", socket);
@@ -439,7 +447,8 @@ export async function listen(options: ListenOptions): Promise<Listener> {
           h1.emit("connection", socket);
           socket.resume();
         }
-      });
+      };
+      socket.on("data", onData);
     });
   }
   h2.on("session", onSession);

@@ -109,24 +109,40 @@ export class Decryptor {
     // insert instead of ten. Nothing is returned until every append has resolved; if any fails,
     // the whole call fails and no value leaves.
     const unique = [...new Set(names)];
-    const outcomes = await Promise.all(
+    const settled = await Promise.allSettled(
       unique.map(async (name) =>
         inForm(await this.decryptOne(caller, namespace, name, version), form),
       ),
     );
-    await Promise.all(
-      outcomes.map((outcome, i) => {
-        this.o.observer.decrypted(outcome.audit);
-        return this.o.guard.record(
-          caller,
-          secretActions.decrypt,
-          namespace,
-          unique[i] as string,
-          outcome.audit,
-          outcome.reason,
-        );
-      }),
-    );
+    const outcomes = settled.flatMap((s) => (s.status === "fulfilled" ? [s.value] : []));
+    // Should any name or any audit append fail, the whole call fails: no value leaves, and the
+    // plaintexts already opened for the other names are wiped.
+    const wipe = () => {
+      for (const o of outcomes) if ("value" in o.result) o.result.value.dispose();
+    };
+    const failed = settled.find((s): s is PromiseRejectedResult => s.status === "rejected");
+    if (failed) {
+      wipe();
+      throw failed.reason;
+    }
+    try {
+      await Promise.all(
+        outcomes.map((outcome, i) => {
+          this.o.observer.decrypted(outcome.audit);
+          return this.o.guard.record(
+            caller,
+            secretActions.decrypt,
+            namespace,
+            unique[i] as string,
+            outcome.audit,
+            outcome.reason,
+          );
+        }),
+      );
+    } catch (err) {
+      wipe();
+      throw err;
+    }
     return new Map(unique.map((name, i) => [name, (outcomes[i] as Decrypted).result]));
   }
 
