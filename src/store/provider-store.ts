@@ -9,7 +9,6 @@
  * A document written before providers had labels has none of these fields: it reads as empty.
  */
 import type { Db, Filter } from "mongodb";
-import type { LabelRequirement } from "../domain/selector.js";
 import type {
   ProviderRecord,
   ProviderRequirement,
@@ -17,12 +16,8 @@ import type {
   ProviderType,
 } from "../service/providers.js";
 import { isDuplicateKey } from "./access-store.js";
+import { escapeRegex, labelFields, labelFilter, map, type Pair, pairs } from "./labels.js";
 import { collections } from "./schema.js";
-
-interface Pair {
-  k: string;
-  v: string;
-}
 
 interface ProviderDoc {
   _id: string;
@@ -38,18 +33,11 @@ interface ProviderDoc {
   updatedBy: string;
 }
 
-const pairs = (m: Readonly<Record<string, string>>): Pair[] =>
-  Object.entries(m).map(([k, v]) => ({ k, v }));
-const map = (p: Pair[] | undefined): Record<string, string> =>
-  Object.fromEntries((p ?? []).map(({ k, v }) => [k, v]));
-
 function toDoc(r: ProviderRecord): ProviderDoc {
   return {
     _id: r.name,
     type: r.type,
-    labels: pairs(r.labels),
-    labelKeys: Object.keys(r.labels).sort(),
-    labelPairs: Object.entries(r.labels).map(([k, v]) => `${k}=${v}`),
+    ...labelFields(r.labels),
     annotations: pairs(r.annotations),
     deleted: false,
     createTime: r.createTime,
@@ -72,10 +60,6 @@ function fromDoc(d: ProviderDoc): ProviderRecord {
   };
 }
 
-function escapeRegex(s: string): string {
-  return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-}
-
 function nameFilter(r: ProviderRequirement): Filter<ProviderDoc> {
   const first = r.values[0] ?? "";
   switch (r.op) {
@@ -90,30 +74,6 @@ function nameFilter(r: ProviderRequirement): Filter<ProviderDoc> {
     case "matches":
       // A substring test: the value is escaped, never a pattern.
       return { _id: { $regex: escapeRegex(first) } };
-  }
-}
-
-/** The same translation as the secrets' label selectors, over the same encoding. */
-function labelFilter(r: LabelRequirement): Filter<ProviderDoc> {
-  const encoded = r.values.map((v) => `${r.key}=${v}`);
-  switch (r.op) {
-    case "=":
-      return { labelPairs: encoded[0] ?? "" };
-    case "!=":
-      return { labelPairs: { $ne: encoded[0] ?? "" } };
-    case "in":
-      return { labelPairs: { $in: encoded } };
-    case "notin":
-      return { labelPairs: { $nin: encoded } };
-    case "exists":
-      return { labelKeys: r.key };
-    case "!exists":
-      return { labelKeys: { $ne: r.key } };
-    case "matches":
-      // "k=" pins the key (keys cannot contain "="); the value is escaped, never a pattern.
-      return {
-        labelPairs: { $regex: `^${escapeRegex(r.key)}=[\\s\\S]*${escapeRegex(r.values[0] ?? "")}` },
-      };
   }
 }
 
@@ -139,7 +99,7 @@ export function mongoProviderStore(db: Db): ProviderStore {
     async list(q) {
       const and: Filter<ProviderDoc>[] = [{ deleted: false }];
       for (const r of q.names) and.push(nameFilter(r));
-      for (const r of q.labels) and.push(labelFilter(r));
+      for (const r of q.labels) and.push(labelFilter(r) as Filter<ProviderDoc>);
       if (q.after !== undefined) and.push({ _id: { $gt: q.after } });
       const docs = await providers.find({ $and: and }).sort({ _id: 1 }).limit(q.limit).toArray();
       return docs.map(fromDoc);

@@ -31,15 +31,11 @@ import type { KeyRing } from "../crypto/keyring.js";
 import { MalformedRecordError } from "../domain/errors.js";
 import type { Envelope, NamespaceKeyPair } from "../domain/sealed.js";
 import type { SecretRecord } from "../domain/secret.js";
-import type { FieldRequirement, LabelRequirement } from "../domain/selector.js";
+import type { FieldRequirement } from "../domain/selector.js";
 import type { DamagedSecret, ListQuery, SecretStore } from "../service/ports.js";
 import { isDuplicateKey } from "./access-store.js";
+import { escapeRegex, labelFields, labelFilter, map, type Pair, pairs } from "./labels.js";
 import { collections } from "./schema.js";
-
-interface Pair {
-  k: string;
-  v: string;
-}
 
 export interface SealedDoc {
   kekId: string;
@@ -143,12 +139,6 @@ export function fromSealed(s: SealedDoc): Envelope {
   };
 }
 
-const pairs = (m: Readonly<Record<string, string>>): Pair[] =>
-  Object.entries(m)
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-    .map(([k, v]) => ({ k, v }));
-const map = (p: Pair[]): Record<string, string> => Object.fromEntries(p.map(({ k, v }) => [k, v]));
-
 /** The head record's `_id`. */
 export function headId(namespace: string, name: string): string {
   return `${namespace} ${name}`;
@@ -161,9 +151,7 @@ function toDoc(ring: KeyRing, r: SecretRecord): SecretDoc {
     uid: r.uid,
     namespace: r.namespace,
     name: r.name,
-    labels: pairs(r.labels),
-    labelKeys: Object.keys(r.labels).sort(),
-    labelPairs: Object.entries(r.labels).map(([k, v]) => `${k}=${v}`),
+    ...labelFields(r.labels),
     annotations: pairs(r.annotations),
     description: r.description,
     decrypters: [...r.decrypters],
@@ -266,33 +254,6 @@ function fromDoc(d: SecretDoc): SecretRecord {
     updatedBy: d.updatedBy,
     envelope: d.sealed ? fromSealed(d.sealed) : undefined,
   };
-}
-
-function escapeRegex(s: string): string {
-  return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-}
-
-function labelFilter(r: LabelRequirement): Filter<SecretDoc> {
-  const encoded = r.values.map((v) => `${r.key}=${v}`);
-  switch (r.op) {
-    case "=":
-      return { labelPairs: encoded[0] ?? "" };
-    case "!=":
-      return { labelPairs: { $ne: encoded[0] ?? "" } };
-    case "in":
-      return { labelPairs: { $in: encoded } };
-    case "notin":
-      return { labelPairs: { $nin: encoded } };
-    case "exists":
-      return { labelKeys: r.key };
-    case "!exists":
-      return { labelKeys: { $ne: r.key } };
-    case "matches":
-      // "k=" pins the key (keys cannot contain "="); the value is escaped, never a pattern.
-      return {
-        labelPairs: { $regex: `^${escapeRegex(r.key)}=[\\s\\S]*${escapeRegex(r.values[0] ?? "")}` },
-      };
-  }
 }
 
 const fieldPaths = {
@@ -403,7 +364,10 @@ export function mongoSecretStore(
 
     async list(q: ListQuery) {
       if (q.namespaces !== "*" && q.namespaces.length === 0) return [];
-      const selectors = [...q.labels.map(labelFilter), ...q.fields.map(fieldFilter)];
+      const selectors = [
+        ...q.labels.map((r) => labelFilter(r) as Filter<SecretDoc>),
+        ...q.fields.map(fieldFilter),
+      ];
       const after = q.after ? headId(q.after.namespace, q.after.name) : undefined;
       // The keyset is a range of `_id` at the top of the filter, the selectors beside it: the
       // embedded FerretDB (built with seald's patches) then reads that range of its index in
