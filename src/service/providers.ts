@@ -54,6 +54,8 @@ export interface ProviderQuery {
   readonly names: readonly ProviderRequirement[];
   /** Requirements on the labels, with the secrets' semantics (a missing label passes `!=`). */
   readonly labels: readonly LabelRequirement[];
+  /** Only providers of these types (Sensu's `types` parameter); every type when empty. */
+  readonly types: readonly string[];
   /** Start after this name (keyset paging). */
   readonly after: string | undefined;
   readonly limit: number;
@@ -105,6 +107,7 @@ export class ProviderUseCases implements ExternalKeepers {
     query: {
       readonly names: readonly ProviderRequirement[];
       readonly labels: readonly LabelRequirement[];
+      readonly types?: readonly string[];
       readonly pageToken: string;
       readonly pageSize: number;
     },
@@ -117,6 +120,7 @@ export class ProviderUseCases implements ExternalKeepers {
     const found = await this.store.list({
       names: query.names,
       labels: query.labels,
+      types: query.types ?? [],
       after,
       limit: limit + 1,
     });

@@ -100,6 +100,7 @@ export function mongoProviderStore(db: Db): ProviderStore {
       const and: Filter<ProviderDoc>[] = [{ deleted: false }];
       for (const r of q.names) and.push(nameFilter(r));
       for (const r of q.labels) and.push(labelFilter(r) as Filter<ProviderDoc>);
+      if (q.types.length > 0) and.push({ type: { $in: [...q.types] } });
       if (q.after !== undefined) and.push({ _id: { $gt: q.after } });
       const docs = await providers.find({ $and: and }).sort({ _id: 1 }).limit(q.limit).toArray();
       return docs.map(fromDoc);

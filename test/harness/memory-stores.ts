@@ -587,6 +587,7 @@ export class MemoryProviderStore implements ProviderStore {
           !deleted &&
           (q.after === undefined || record.name > q.after) &&
           q.names.every((r) => providerMatches(record.name, r)) &&
+          (q.types.length === 0 || q.types.includes(record.type)) &&
           q.labels.every((l) => labelMatches(record.labels, l)),
       )
       .map(({ record }) => record)

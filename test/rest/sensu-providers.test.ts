@@ -353,6 +353,10 @@ describe("Sensu providers and env-backed secrets (prefix APP_)", () => {
       expect(res.status, `${query}: ${res.text}`).toBe(200);
       return res.json.map((p: { metadata: { name: string } }) => p.metadata.name);
     };
+    // Sensu's `types`: providers of any of the types named.
+    expect(await names("types=Env")).toEqual(expect.arrayContaining(["alpha", "beta", "gamma"]));
+    expect(await names("types=VaultProvider")).toEqual([]);
+    expect(await names("types=VaultProvider&types=Env")).toEqual(await names("types=Env"));
     const field = (e: string) => names(`fieldSelector=${encodeURIComponent(e)}`);
     const label = (e: string) => names(`labelSelector=${encodeURIComponent(e)}`);
     expect(await names("")).toEqual(["alpha", "beta", "env", "gamma"]);

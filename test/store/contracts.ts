@@ -543,9 +543,16 @@ export function providerStoreContract(make: () => Promise<ProviderStore>): void 
       for (const name of ["vault", "env", "aws", "gone"]) await store.put(provider(name));
       await store.delete("gone");
       const list = async (over: Partial<Parameters<ProviderStore["list"]>[0]> = {}) =>
-        (await store.list({ names: [], labels: [], after: undefined, limit: 10, ...over })).map(
-          (p) => p.name,
-        );
+        (
+          await store.list({
+            names: [],
+            labels: [],
+            types: [],
+            after: undefined,
+            limit: 10,
+            ...over,
+          })
+        ).map((p) => p.name);
       expect(await list()).toEqual(["aws", "env", "vault"]);
       expect(await list({ after: "aws", limit: 1 })).toEqual(["env"]);
       expect(await list({ names: [{ op: "!=", values: ["env"] }] })).toEqual(["aws", "vault"]);
@@ -553,6 +560,10 @@ export function providerStoreContract(make: () => Promise<ProviderStore>): void 
       expect(await list({ names: [{ op: "notin", values: ["env"] }] })).toEqual(["aws", "vault"]);
       expect(await list({ names: [{ op: "matches", values: ["a"] }] })).toEqual(["aws", "vault"]);
       expect(await list({ names: [{ op: "=", values: ["gone"] }] })).toEqual([]);
+      // Sensu's `types`: any of them; a type no provider has matches nothing.
+      expect(await list({ types: ["Env"] })).toEqual(["aws", "env", "vault"]);
+      expect(await list({ types: ["VaultProvider"] })).toEqual([]);
+      expect(await list({ types: ["VaultProvider", "Env"], limit: 1 })).toEqual(["aws"]);
     });
 
     it("keeps labels and annotations (keys with dots and slashes), replaces them, selects on labels", async () => {
@@ -565,7 +576,9 @@ export function providerStoreContract(make: () => Promise<ProviderStore>): void 
         provider("a", { labels: managed, annotations: { "a.b/c": "note" } }),
       );
       const list = async (labels: Parameters<ProviderStore["list"]>[0]["labels"]) =>
-        (await store.list({ names: [], labels, after: undefined, limit: 10 })).map((p) => p.name);
+        (await store.list({ names: [], labels, types: [], after: undefined, limit: 10 })).map(
+          (p) => p.name,
+        );
       expect(await list([{ key: "sensu.io/managed_by", op: "=", values: ["sensuctl"] }])).toEqual([
         "a",
       ]);

@@ -359,6 +359,8 @@ async function listProviders(ctx: Context): Promise<void> {
         const page = await ctx.deps.providers.list(ctx.caller, {
           names,
           labels,
+          // Sensu's `types=Env&types=VaultProvider`: providers of any of these types.
+          types: ctx.query.getAll("types"),
           pageToken,
           pageSize,
         });
