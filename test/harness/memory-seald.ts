@@ -14,6 +14,7 @@ import { Guard } from "../../src/auth/guard.js";
 import type { Binding, PrincipalKind, Role } from "../../src/auth/principal.js";
 import { FailureLimiter } from "../../src/auth/rate-limit.js";
 import { deriveSubkey, type KeyRing, parseMasterKeys } from "../../src/crypto/keyring.js";
+import { SecretValue } from "../../src/crypto/secret-value.js";
 import { loadSodium } from "../../src/crypto/sodium.js";
 import { AccessUseCases } from "../../src/service/access.js";
 import { bootstrapAdmin } from "../../src/service/bootstrap.js";
@@ -21,7 +22,11 @@ import { EnvKeepers } from "../../src/service/env-keeper.js";
 import { KeyUseCases } from "../../src/service/key-admin.js";
 import { ProviderUseCases } from "../../src/service/providers.js";
 import { RewrapJob, type RewrapStore } from "../../src/service/rewrap.js";
-import { defaultLimits, type SecretLimits } from "../../src/service/secret-rules.js";
+import {
+  defaultLimits,
+  type SecretInput,
+  type SecretLimits,
+} from "../../src/service/secret-rules.js";
 import { SecretUseCases } from "../../src/service/secrets.js";
 import { masterKeyLine } from "./keys.js";
 import {
@@ -144,6 +149,25 @@ export async function memorySeald(options: MemorySealdOptions = {}): Promise<Mem
  * A caller as the edge hands it to the use cases once authentication succeeded: `bindings` as
  * "role@namespace" ("admin@*", "decrypter@team-a").
  */
+/**
+ * A write of the system-kept secret "db" of team-a, decryptable by billing, with the plaintext
+ * "s3cret": what the unit tests start from, each replacing the fields it is about.
+ */
+export function secretInput(overrides: Partial<SecretInput> = {}): SecretInput {
+  return {
+    namespace: "team-a",
+    name: "db",
+    labels: {},
+    annotations: {},
+    description: "",
+    decrypters: ["billing"],
+    keeper: "",
+    ref: "",
+    value: { kind: "plaintext", value: SecretValue.fromString("s3cret") },
+    ...overrides,
+  };
+}
+
 export function callerOf(
   name: string,
   kind: PrincipalKind,

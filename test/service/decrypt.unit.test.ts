@@ -9,24 +9,17 @@ import { SecretValue } from "../../src/crypto/secret-value.js";
 import { DomainError } from "../../src/domain/errors.js";
 import type { DecryptOutcome } from "../../src/service/decrypt.js";
 import type { SecretInput } from "../../src/service/secret-rules.js";
-import { callerOf, type MemorySeald, memorySeald } from "../harness/memory-seald.js";
+import { callerOf, type MemorySeald, memorySeald, secretInput } from "../harness/memory-seald.js";
 
 const editor = callerOf("ed", "user", "editor@team-a");
 const billing = callerOf("billing", "service_account", "decrypter@team-a");
 
 function secret(name: string, value: string, overrides: Partial<SecretInput> = {}): SecretInput {
-  return {
-    namespace: "team-a",
+  return secretInput({
     name,
-    labels: {},
-    annotations: {},
-    description: "",
-    decrypters: ["billing"],
-    keeper: "",
-    ref: "",
     value: { kind: "plaintext", value: SecretValue.fromString(value) },
     ...overrides,
-  };
+  });
 }
 
 /** What the caller sees of one outcome: the value and its version, or the error. */

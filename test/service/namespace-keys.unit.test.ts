@@ -7,7 +7,7 @@ import { beforeEach, describe, expect, it } from "vitest";
 import { sealForPublicKey } from "../../src/crypto/sealed-box.js";
 import { DomainError } from "../../src/domain/errors.js";
 import type { SecretInput } from "../../src/service/secret-rules.js";
-import { callerOf, type MemorySeald, memorySeald } from "../harness/memory-seald.js";
+import { callerOf, type MemorySeald, memorySeald, secretInput } from "../harness/memory-seald.js";
 
 const editor = callerOf("ed", "user", "editor@team-a");
 const admin = callerOf("admin", "user", "admin@*");
@@ -27,22 +27,14 @@ const advance = (ms: number) => {
 };
 
 function sealedSecret(name: string, key: { keyId: string; publicKey: Uint8Array }, text: string) {
-  const input: SecretInput = {
-    namespace: "team-a",
+  return secretInput({
     name,
-    labels: {},
-    annotations: {},
-    description: "",
-    decrypters: ["billing"],
-    keeper: "",
-    ref: "",
     value: {
       kind: "sealed",
       keyId: key.keyId,
       box: sealForPublicKey(key.publicKey, new TextEncoder().encode(text)),
     },
-  };
-  return input;
+  });
 }
 
 /** The field violations of a create that fails as invalid_argument. */

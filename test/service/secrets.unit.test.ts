@@ -8,8 +8,8 @@ import { beforeEach, describe, expect, it } from "vitest";
 import { sealForPublicKey } from "../../src/crypto/sealed-box.js";
 import { SecretValue } from "../../src/crypto/secret-value.js";
 import { DomainError, type ErrorCode, type FieldViolation } from "../../src/domain/errors.js";
-import type { SecretInput, ValueInput } from "../../src/service/secret-rules.js";
-import { callerOf, type MemorySeald, memorySeald } from "../harness/memory-seald.js";
+import type { ValueInput } from "../../src/service/secret-rules.js";
+import { callerOf, type MemorySeald, memorySeald, secretInput } from "../harness/memory-seald.js";
 
 const limit = 64;
 const editor = callerOf("ed", "user", "editor@team-a");
@@ -22,20 +22,7 @@ const plaintext = (value: string | Uint8Array): ValueInput => ({
   value: typeof value === "string" ? SecretValue.fromString(value) : SecretValue.fromBytes(value),
 });
 
-function secret(overrides: Partial<SecretInput> = {}): SecretInput {
-  return {
-    namespace: "team-a",
-    name: "db",
-    labels: {},
-    annotations: {},
-    description: "",
-    decrypters: ["billing"],
-    keeper: "",
-    ref: "",
-    value: plaintext("s3cret"),
-    ...overrides,
-  };
-}
+const secret = secretInput;
 
 /** The DomainError a call fails with; fails the test when the call succeeds. */
 async function failure(call: Promise<unknown>): Promise<DomainError> {
