@@ -2,8 +2,9 @@
  * The seald command line: global options, every command, and the mapping from outcomes to exit
  * codes. `run` never exits the process itself; the entry point does, with the code it returns.
  */
-import { readFileSync } from "node:fs";
+
 import { type Argument, Command, CommanderError, Option } from "commander";
+import { sealdVersion } from "../domain/version.js";
 import type { Cli } from "./command.js";
 import { accountCommands } from "./commands/account.js";
 import { auditCommands } from "./commands/audit.js";
@@ -45,16 +46,11 @@ function argumentTerm(arg: Argument): string {
   return arg.required ? `<${name}>` : `[${name}]`;
 }
 
-function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8"));
-  return typeof pkg.version === "string" ? pkg.version : "unknown";
-}
-
 /** Builds the command tree; `cli` is how actions reach the run's streams and exit code. */
 export function buildProgram(cli: Cli): Command {
   const program = new Command("seald")
     .description("seald: a secrets service and its command-line client")
-    .version(version(), "-V, --version", "print the version")
+    .version(sealdVersion, "-V, --version", "print the version")
     .helpOption("-h, --help", "show help for a command")
     .helpCommand("help [command]", "show help for a command")
     .showHelpAfterError("(add --help for usage)")

@@ -4,7 +4,7 @@
  * own and ignoring the others, so the one path serves both. It is public, as Sensu's is (kubectl
  * sends its token anyway); it says only which API versions seald speaks.
  */
-import { readFileSync } from "node:fs";
+import { sealdVersion } from "../domain/version.js";
 
 /**
  * The Kubernetes release whose API conventions the dialect follows, reported by /version. kubectl
@@ -13,12 +13,6 @@ import { readFileSync } from "node:fs";
  * "v1.33.1+k3s1"); bump it when the dialect follows a newer release.
  */
 const kubernetesMinor = 33;
-
-/** seald's own version, from the same source as `seald --version` (src/cli/program.ts). */
-export const sealdVersion: string = (() => {
-  const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8"));
-  return typeof pkg.version === "string" ? pkg.version : "unknown";
-})();
 
 /** Kubernetes' version.Info, as `kubectl version` reads it. */
 export function kubernetesVersionInfo() {

@@ -8,7 +8,8 @@
  * `sensu_backend` (clients such as the Ansible collection compare it to decide what the backend
  * supports), and seald's own version beside it, in a field Sensu's clients ignore.
  */
-import { kubernetesVersionInfo, sealdVersion } from "../version.js";
+import { sealdVersion } from "../../domain/version.js";
+import { kubernetesVersionInfo } from "../version.js";
 
 /** The Sensu Go release whose secrets API and clients (sensuctl 6.12) seald is tested against. */
 export const sensuApiVersion = "6.12.0";
